@@ -1,0 +1,118 @@
+"""The plain reference: every operator as nested Python loops over lists.
+
+This is the bottom rung of the ladder. It converts arrays to nested lists at
+its edges and does all arithmetic in pure Python, one multiply-add at a time,
+so that every faster backend has something obvious to be checked against.
+It is slow on purpose: about 100 ns per multiply-add.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .checks import check_conv2d, check_elementwise, check_linear, check_pool2d, check_softmax
+
+
+def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
+    """2-D cross-correlation, the operation deep-learning libraries call convolution.
+
+    x is (N, C, H, W), w is (F, C, KH, KW) and b is (F,) or None; the result
+    is (N, F, OH, OW) with ``OH = (H + 2*ph - KH) // sh + 1``. Same semantics
+    as ``torch.nn.functional.conv2d`` (LeCun et al. 1998).
+    """
+    args = check_conv2d(x, w, b, stride, padding)
+    (sh, sw), (ph, pw) = args.stride, args.padding
+    n_batch, n_filters, out_h, out_w = args.out_shape
+    _, channels, height, width = args.x.shape
+    _, _, kh, kw = args.w.shape
+    xs, ws = args.x.tolist(), args.w.tolist()
+    bs = args.b.tolist() if args.b is not None else [0.0] * n_filters
+
+    out = []
+    for n in range(n_batch):
+        maps = []
+        for f in range(n_filters):
+            rows = []
+            for i in range(out_h):
+                row = []
+                for j in range(out_w):
+                    acc = bs[f]
+                    for c in range(channels):
+                        for di in range(kh):
+                            r = i * sh + di - ph
+                            if not 0 <= r < height:
+                                continue  # this tap reads zero padding
+                            for dj in range(kw):
+                                col = j * sw + dj - pw
+                                if 0 <= col < width:
+                                    acc += xs[n][c][r][col] * ws[f][c][di][dj]
+                    row.append(acc)
+                rows.append(row)
+            maps.append(rows)
+        out.append(maps)
+    return np.array(out, dtype=args.dtype).reshape(args.out_shape)
+
+
+def _pool2d(x, kernel_size, stride, reduce) -> np.ndarray:
+    args = check_pool2d(x, kernel_size, stride)
+    (kh, kw), (sh, sw) = args.kernel_size, args.stride
+    n_batch, channels, out_h, out_w = args.out_shape
+    xs = args.x.tolist()
+    out = [
+        [
+            [
+                [
+                    reduce([xs[n][c][i * sh + di][j * sw + dj] for di in range(kh) for dj in range(kw)])
+                    for j in range(out_w)
+                ]
+                for i in range(out_h)
+            ]
+            for c in range(channels)
+        ]
+        for n in range(n_batch)
+    ]
+    return np.array(out, dtype=args.x.dtype).reshape(args.out_shape)
+
+
+def max_pool2d(x, kernel_size, stride=None) -> np.ndarray:
+    """Maximum over each kernel_size window; x (N, C, H, W), floor mode, no padding."""
+    return _pool2d(x, kernel_size, stride, max)
+
+
+def avg_pool2d(x, kernel_size, stride=None) -> np.ndarray:
+    """Mean over each kernel_size window; x (N, C, H, W), floor mode, no padding."""
+    return _pool2d(x, kernel_size, stride, lambda window: sum(window) / len(window))
+
+
+def relu(x) -> np.ndarray:
+    """max(x, 0) elementwise, any shape."""
+    x = check_elementwise(x)
+    flat = [v if v > 0.0 else 0.0 for v in x.ravel().tolist()]
+    return np.array(flat, dtype=x.dtype).reshape(x.shape)
+
+
+def linear(x, w, b=None) -> np.ndarray:
+    """Fully connected layer ``x @ w.T + b``; x (N, in), w (out, in), b (out,)."""
+    args = check_linear(x, w, b)
+    xs, ws = args.x.tolist(), args.w.tolist()
+    bs = args.b.tolist() if args.b is not None else [0.0] * len(ws)
+    out = [[bs[o] + sum(xi * wi for xi, wi in zip(row, ws[o])) for o in range(len(ws))] for row in xs]
+    return np.array(out, dtype=args.dtype)
+
+
+def softmax(x, axis=-1) -> np.ndarray:
+    """exp(x) / sum(exp(x)) along ``axis``, stable for large logits.
+
+    Subtracting the maximum first leaves the result unchanged but keeps
+    ``exp`` from overflowing (Goodfellow et al. 2016, section 4.1).
+    """
+    x, axis = check_softmax(x, axis)
+    moved = np.moveaxis(x, axis, -1)
+    rows = []
+    for row in moved.reshape(-1, moved.shape[-1]).tolist():
+        top = max(row)
+        exps = [math.exp(v - top) for v in row]
+        total = sum(exps)
+        rows.append([e / total for e in exps])
+    return np.ascontiguousarray(np.moveaxis(np.array(rows, dtype=x.dtype).reshape(moved.shape), -1, axis))

@@ -1,0 +1,13 @@
+import os
+
+import matplotlib
+from hypothesis import HealthCheck, settings
+
+matplotlib.use("Agg")
+
+# The first call of a Numba kernel compiles it, so no per-example deadline.
+settings.register_profile(
+    "cnnlab", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("thorough", parent=settings.get_profile("cnnlab"), max_examples=400)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "cnnlab"))
