@@ -1,15 +1,14 @@
 """Vectorized NumPy: whole-array operations, no Python loop over elements.
 
-Convolution is im2col + one matrix multiply (Chellapilla et al. 2006):
-``sliding_window_view`` exposes every receptive field without copying, and
-``tensordot`` gathers them into a matrix and hands the product to BLAS.
+Convolution is im2col + one matrix multiply (Chellapilla et al. 2006): the
+receptive fields are gathered into a matrix, one kernel tap at a time, and
+the product with the flattened kernels is handed to BLAS.
 Pooling takes the maximum or mean of ``KH * KW`` strided slices, which reads
 memory in order instead of reducing over tiny trailing axes.
 """
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .checks import check_conv2d, check_elementwise, check_linear, check_pool2d, check_softmax
 
@@ -22,17 +21,32 @@ def pad2d(x: np.ndarray, padding: tuple[int, int]) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
 
 
+def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """Gather every receptive field of xp (N, C, Hp, Wp) into a (C*KH*KW, N*OH*OW) matrix.
+
+    One strided slice per kernel tap fills one block of rows, so the copy
+    reads memory in order; this is the unrolling of Chellapilla et al. (2006).
+    """
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
+    n, c = xp.shape[:2]
+    cols = np.empty((c, kh, kw, n, oh, ow), dtype=xp.dtype)
+    for di in range(kh):
+        for dj in range(kw):
+            tap = xp[:, :, di : di + sh * (oh - 1) + 1 : sh, dj : dj + sw * (ow - 1) + 1 : sw]
+            cols[:, di, dj] = tap.transpose(1, 0, 2, 3)
+    return cols.reshape(c * kh * kw, n * oh * ow)
+
+
 def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
     """2-D cross-correlation by im2col + GEMM; x (N, C, H, W), w (F, C, KH, KW) -> (N, F, OH, OW)."""
     args = check_conv2d(x, w, b, stride, padding)
-    (sh, sw), (_, _, kh, kw) = args.stride, args.w.shape
+    n, f, oh, ow = args.out_shape
     xp = pad2d(args.x.astype(args.dtype, copy=False), args.padding)
-    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # (N, C, OH, OW, KH, KW)
-    out = np.tensordot(windows, args.w.astype(args.dtype, copy=False), axes=([1, 4, 5], [1, 2, 3]))
-    out = out.transpose(0, 3, 1, 2)  # (N, OH, OW, F) -> (N, F, OH, OW)
+    cols = im2col(xp, args.w.shape[2:], args.stride, (oh, ow))
+    out = args.w.astype(args.dtype, copy=False).reshape(f, -1) @ cols  # (F, N*OH*OW), one BLAS call
     if args.b is not None:
-        out = out + args.b.astype(args.dtype, copy=False)[:, None, None]
-    return np.ascontiguousarray(out, dtype=args.dtype)
+        out += args.b.astype(args.dtype, copy=False)[:, None]
+    return np.ascontiguousarray(out.reshape(f, n, oh, ow).transpose(1, 0, 2, 3))
 
 
 def _window_slices(x: np.ndarray, kernel_size, stride, out_shape):

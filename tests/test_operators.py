@@ -183,3 +183,9 @@ def test_inputs_are_never_modified(ops):
     ops.linear(x.reshape(18, 12), wl, bl)
     for before, after in zip(originals, (x, w, b, wl, bl)):
         np.testing.assert_array_equal(before, after)
+
+
+@backends
+def test_relu_keeps_nan_like_numpy(ops):
+    out = ops.relu(np.array([np.nan, -1.0, 2.0]))
+    np.testing.assert_array_equal(out, [np.nan, 0.0, 2.0])
