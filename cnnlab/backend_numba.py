@@ -4,95 +4,141 @@ Each public function checks its arguments with :mod:`cnnlab.checks`, prepares
 contiguous arrays of the result dtype, and only then calls an ``@njit``
 kernel, so a bad argument never reaches compiled code. The loops are ordered
 so the innermost one walks a contiguous row, which lets LLVM vectorize it,
-and the outer loop over (image, channel) pairs runs in parallel (Lam et al.
-2015, "Numba: a LLVM-based Python JIT compiler").
+and an outer loop runs in parallel (Lam et al. 2015, "Numba: a LLVM-based
+Python JIT compiler"). Convolution and pooling kernels live in
+:mod:`cnnlab.numba_conv` and :mod:`cnnlab.numba_pool`; which one runs for
+which shape is decided in :func:`_choose_conv_kernel` and
+:func:`_choose_pool_kernel`.
 """
 from __future__ import annotations
 
+import os
+
+import numba
 import numpy as np
 from numba import njit, prange
 
+from . import numba_conv, numba_pool
 from .backend_numpy import pad2d
 from .checks import check_conv2d, check_elementwise, check_linear, check_pool2d, check_softmax
 
+# Numba starts its threads on the first parallel call. Prefer OpenMP: for
+# kernels that last tens of microseconds it starts and joins threads fastest
+# (TBB and Numba's own workqueue are the fallbacks if it is missing). A user's
+# own NUMBA_THREADING_LAYER or NUMBA_THREADING_LAYER_PRIORITY wins.
+if not {"NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY"} & set(os.environ):
+    numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
 
-@njit(parallel=True, cache=True)
-def _conv2d_direct(xp, w, b, sh, sw, out):
-    """out[n, f] = b[f] + sum over c, di, dj of w[f, c, di, dj] * xp[n, c, shifted window]."""
-    n_batch, n_filters, out_h, out_w = out.shape
-    channels, kh, kw = w.shape[1], w.shape[2], w.shape[3]
-    for nf in prange(n_batch * n_filters):
-        n, f = nf // n_filters, nf % n_filters
-        plane = out[n, f]
-        plane[:, :] = b[f]
-        for c in range(channels):
-            image = xp[n, c]
-            for di in range(kh):
-                for dj in range(kw):
-                    tap = w[f, c, di, dj]
-                    for i in range(out_h):
-                        src = image[i * sh + di]
-                        dst = plane[i]
-                        for j in range(out_w):
-                            dst[j] += tap * src[j * sw + dj]
+
+# Output grid points per work item of the direct kernel. The inner loops run
+# over them, and LLVM's vectorized loops take 64 elements per iteration, so a
+# short loop spends most of its time in the scalar remainder.
+_DIRECT_GRID_PER_ITEM = 1600
+
+
+def _equal_blocks(n_rows: int, row_length: int, target: int) -> int:
+    """Rows per block so that blocks hold about ``target`` elements and are equally long."""
+    n_blocks = -(-n_rows * row_length // target)
+    return -(-n_rows // n_blocks)
+
+
+def _conv_general(x, w, b, stride, padding, out):
+    numba_conv.conv2d_general(np.ascontiguousarray(pad2d(x, padding)), w, b, stride[0], stride[1], out)
+
+
+def _conv_direct(x, w, b, stride, padding, out):
+    block_rows = _equal_blocks(out.shape[2], x.shape[3] + 2 * padding[1], _DIRECT_GRID_PER_ITEM)
+    numba_conv.conv2d_direct(x, w, b, padding[0], padding[1], block_rows, out)
+
+
+def _choose_conv_kernel(x_shape, w_shape, stride):
+    """Pick the convolution kernel for these shapes; both give the same values up to rounding.
+
+    ==================  ======================================  ==========================================
+    kernel              runs when                               how
+    ==================  ======================================  ==========================================
+    ``_conv_direct``    stride 1 (any kernel size, padding,     padded-width grid, 3x3 taps unrolled,
+                        channel count)                          3 filters per pass, parallel row blocks
+    ``_conv_general``   stride > 1                              plain loops over a padded copy of x
+    ==================  ======================================  ==========================================
+    """
+    return _conv_direct if stride == (1, 1) else _conv_general
 
 
 def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
-    """2-D cross-correlation; x (N, C, H, W), w (F, C, KH, KW), b (F,) -> (N, F, OH, OW)."""
+    """2-D cross-correlation; x (N, C, H, W), w (F, C, KH, KW), b (F,) -> (N, F, OH, OW).
+
+    The kernel is chosen by shape in :func:`_choose_conv_kernel`.
+    """
     args = check_conv2d(x, w, b, stride, padding)
     dtype = args.dtype
-    xp = np.ascontiguousarray(pad2d(args.x.astype(dtype, copy=False), args.padding))
+    xc = np.ascontiguousarray(args.x, dtype=dtype)
     wc = np.ascontiguousarray(args.w, dtype=dtype)
     bias = np.zeros(wc.shape[0], dtype) if args.b is None else np.ascontiguousarray(args.b, dtype=dtype)
     out = np.empty(args.out_shape, dtype)
-    _conv2d_direct(xp, wc, bias, args.stride[0], args.stride[1], out)
+    kernel = _choose_conv_kernel(xc.shape, wc.shape, args.stride)
+    kernel(xc, wc, bias, args.stride, args.padding, out)
     return out
 
 
-@njit(parallel=True, cache=True)
-def _pool2d(x, kh, kw, sh, sw, take_max, out):
-    n_batch, channels, out_h, out_w = out.shape
-    scale = 1.0 / (kh * kw)
-    for nc in prange(n_batch * channels):
-        image = x[nc // channels, nc % channels]
-        plane = out[nc // channels, nc % channels]
-        for i in range(out_h):
-            for j in range(out_w):
-                acc = image[i * sh, j * sw]
-                if take_max:
-                    for di in range(kh):
-                        for dj in range(kw):
-                            acc = max(acc, image[i * sh + di, j * sw + dj])
-                else:
-                    acc = 0.0
-                    for di in range(kh):
-                        for dj in range(kw):
-                            acc += image[i * sh + di, j * sw + dj]
-                    acc *= scale
-                plane[i, j] = acc
+def _is_channels_last(x: np.ndarray) -> bool:
+    """True when x (N, C, H, W) is stored as (N, H, W, C), PyTorch's channels_last."""
+    return not x.flags.c_contiguous and x.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+def _choose_pool_kernel(x: np.ndarray, kernel_size, stride, take_max: bool) -> str:
+    """Pick the pooling kernel for this input; all give the same values.
+
+    ==========================  ==========================================  ==========================
+    kernel                      runs when                                   output memory
+    ==========================  ==========================================  ==========================
+    ``"nhwc"``                  x is channels_last (stored (N, H, W, C))     channels_last, like x
+    ``"max_2x2_nchw"``          max pooling, 2x2 window, stride 2            C-contiguous
+    ``"nchw"``                  anything else (x copied to C order first)    C-contiguous
+    ==========================  ==========================================  ==========================
+    """
+    if _is_channels_last(x):
+        return "nhwc"
+    if take_max and kernel_size == (2, 2) and stride == (2, 2):
+        return "max_2x2_nchw"
+    return "nchw"
 
 
 def _pool(x, kernel_size, stride, take_max) -> np.ndarray:
     args = check_pool2d(x, kernel_size, stride)
-    out = np.empty(args.out_shape, args.x.dtype)
-    _pool2d(np.ascontiguousarray(args.x), *args.kernel_size, *args.stride, take_max, out)
+    x, (kh, kw), (sh, sw) = args.x, args.kernel_size, args.stride
+    kernel = _choose_pool_kernel(x, args.kernel_size, args.stride, take_max)
+    if kernel == "nhwc":
+        n, c, oh, ow = args.out_shape
+        out = np.empty((n, oh, ow, c), x.dtype)
+        numba_pool.pool2d_nhwc(x.transpose(0, 2, 3, 1), kh, kw, sh, sw, take_max, out)
+        return out.transpose(0, 3, 1, 2)
+    out = np.empty(args.out_shape, x.dtype)
+    if kernel == "max_2x2_nchw":
+        numba_pool.max_pool2d_2x2_nchw(np.ascontiguousarray(x), out)
+    else:
+        numba_pool.pool2d_nchw(np.ascontiguousarray(x), kh, kw, sh, sw, take_max, out)
     return out
 
 
 def max_pool2d(x, kernel_size, stride=None) -> np.ndarray:
-    """Maximum over each window; x (N, C, H, W), floor mode, no padding."""
+    """Maximum over each window; x (N, C, H, W), floor mode, no padding.
+
+    The result has x's memory layout when x is channels_last (as in PyTorch),
+    and is C-contiguous otherwise.
+    """
     return _pool(x, kernel_size, stride, True)
 
 
 def avg_pool2d(x, kernel_size, stride=None) -> np.ndarray:
-    """Mean over each window; x (N, C, H, W), floor mode, no padding."""
+    """Mean over each window; x (N, C, H, W), floor mode, no padding; layout as in :func:`max_pool2d`."""
     return _pool(x, kernel_size, stride, False)
 
 
 @njit(cache=True)
 def _relu(flat, out):
     for i in range(flat.size):
-        out[i] = flat[i] if flat[i] > 0 else 0
+        out[i] = 0 if flat[i] <= 0 else flat[i]  # NaN stays NaN, as in NumPy
 
 
 def relu(x) -> np.ndarray:
