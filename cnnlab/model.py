@@ -1,0 +1,430 @@
+"""Layers and a Sequential container: a small CNN built from cnnlab's operators.
+
+A layer only holds its parameters and calls the plain functions of a backend
+module (the scikit-image style: objects for state, functions for the
+arithmetic), so the same network runs on every rung of the ladder::
+
+    model = lenet(image_size=28)       # LeNet (LeCun et al. 1998)
+    probs = model(x)                   # x (N, 1, 28, 28) -> (N, 10)
+    model.backend = "numba"            # same weights, compiled operators
+
+Weights are drawn with He initialisation (He et al. 2015) from a
+``np.random.Generator``, so a seed fixes the whole network. Every layer
+checks the shape of its input before computing anything, and a
+:class:`Sequential` checks that an input fits all of its layers before the
+first one runs, so a mismatch is reported by layer and shape.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from types import ModuleType
+
+import numpy as np
+
+import cnnlab
+from .checks import as_pair, output_size
+
+__all__ = [
+    "Layer",
+    "Conv2d",
+    "ReLU",
+    "MaxPool2d",
+    "AvgPool2d",
+    "Flatten",
+    "Linear",
+    "Softmax",
+    "Sequential",
+    "he_normal",
+    "lenet",
+]
+
+Shape = tuple[int, ...]
+Rng = np.random.Generator | int | None  # a generator, a seed, or None for fresh entropy
+
+
+def _count(name: str, value) -> int:
+    """A positive int such as a number of channels, or a clear error."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+    return int(value)
+
+
+def _pair_text(pair: tuple[int, int], sep: str = ", ") -> str:
+    """(2, 2) -> "2", (3, 1) -> "(3, 1)"; with sep="x", (5, 5) -> "5x5"."""
+    if sep == "x":
+        return f"{pair[0]}x{pair[1]}"
+    return str(pair[0]) if pair[0] == pair[1] else str(pair)
+
+
+def he_normal(shape: Shape, fan_in: int, rng: Rng = None) -> np.ndarray:
+    """float32 weights drawn from N(0, 2 / fan_in).
+
+    He et al. (2015) chose this variance so that the signal neither grows
+    nor fades as it passes through many ReLU layers: a ReLU zeroes half of
+    its inputs, and the factor 2 makes up for it. ``rng`` is a
+    ``np.random.Generator``, a seed, or None for fresh entropy.
+    """
+    rng = np.random.default_rng(rng)
+    return (rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)).astype(np.float32)
+
+
+class Layer:
+    """One step of a network: parameters in ``params``, arithmetic in a backend.
+
+    Subclasses define ``output_shape(input_shape)``, which checks an input
+    shape without computing anything, and ``forward(x, ops)``, which calls
+    the functions of ``ops``, a backend module from :func:`cnnlab.backend`.
+    ``forward`` keeps a reference to its input in ``last_input`` (never a
+    copy, never modified), which a backward pass needs; nothing else is
+    stored between calls.
+    """
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.last_input: np.ndarray | None = None
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        """Shape of the output for an input of ``input_shape``; ValueError if it does not fit."""
+        raise NotImplementedError
+
+    def forward(self, x, ops: ModuleType) -> np.ndarray:
+        """The output for input ``x``, computed with the backend module ``ops``."""
+        raise NotImplementedError
+
+    def _remember(self, x) -> np.ndarray:
+        """Check that x fits this layer and keep it as ``last_input``."""
+        x = np.asarray(x)
+        self.output_shape(x.shape)
+        self.last_input = x
+        return x
+
+    def _misfit(self, expected: str, input_shape: Shape) -> ValueError:
+        return ValueError(f"{self!r} expects input {expected}, got shape {tuple(input_shape)}")
+
+    def _param_text(self) -> str:
+        return ", ".join(f"{name} {value.shape}" for name, value in self.params.items())
+
+
+class Conv2d(Layer):
+    """2-D convolution: x (N, C, H, W) -> (N, F, OH, OW), weights w (F, C, KH, KW) and bias b (F,).
+
+    Weights use He initialisation with fan-in ``C * KH * KW``, drawn from
+    ``rng`` (a ``np.random.Generator`` or a seed); biases start at zero.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, *, rng: Rng = None
+    ) -> None:
+        super().__init__()
+        self.in_channels = _count("in_channels", in_channels)
+        self.out_channels = _count("out_channels", out_channels)
+        self.kernel_size = as_pair("kernel_size", kernel_size, minimum=1)
+        self.stride = as_pair("stride", stride, minimum=1)
+        self.padding = as_pair("padding", padding, minimum=0)
+        kh, kw = self.kernel_size
+        self.params = {
+            "w": he_normal((self.out_channels, self.in_channels, kh, kw), self.in_channels * kh * kw, rng),
+            "b": np.zeros(self.out_channels, np.float32),
+        }
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 4 or input_shape[1] != self.in_channels:
+            raise self._misfit(f"(N, {self.in_channels}, H, W)", input_shape)
+        n, _, h, w = input_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+        if oh < 1 or ow < 1:
+            raise ValueError(
+                f"{self!r}: the {kh}x{kw} kernel does not fit the input of shape {tuple(input_shape)} "
+                f"with padding {self.padding}"
+            )
+        return (n, self.out_channels, oh, ow)
+
+    def forward(self, x, ops: ModuleType) -> np.ndarray:
+        x = self._remember(x)
+        return ops.conv2d(x, self.params["w"], self.params["b"], stride=self.stride, padding=self.padding)
+
+    def __repr__(self) -> str:
+        return (
+            f"Conv2d({self.in_channels} -> {self.out_channels}, {_pair_text(self.kernel_size, 'x')}, "
+            f"stride {_pair_text(self.stride)}, padding {_pair_text(self.padding)}; {self._param_text()})"
+        )
+
+
+class ReLU(Layer):
+    """max(x, 0) elementwise, any shape (Nair & Hinton 2010)."""
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape)
+
+    def forward(self, x, ops: ModuleType) -> np.ndarray:
+        return ops.relu(self._remember(x))
+
+    def __repr__(self) -> str:
+        return "ReLU()"
+
+
+class _Pool2d(Layer):
+    """Shared shape logic of the pooling layers: x (N, C, H, W) -> (N, C, OH, OW), no parameters."""
+
+    def __init__(self, kernel_size, stride=None) -> None:
+        super().__init__()
+        self.kernel_size = as_pair("kernel_size", kernel_size, minimum=1)
+        self.stride = self.kernel_size if stride is None else as_pair("stride", stride, minimum=1)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 4:
+            raise self._misfit("(N, C, H, W)", input_shape)
+        n, c, h, w = input_shape
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        if kh > h or kw > w:
+            raise ValueError(f"{self!r}: the {kh}x{kw} window does not fit the input of shape {tuple(input_shape)}")
+        return (n, c, output_size(h, kh, sh), output_size(w, kw, sw))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({_pair_text(self.kernel_size, 'x')}, stride {_pair_text(self.stride)})"
+
+
+class MaxPool2d(_Pool2d):
+    """Maximum over each window; the stride defaults to the window size."""
+
+    def forward(self, x, ops: ModuleType) -> np.ndarray:
+        return ops.max_pool2d(self._remember(x), self.kernel_size, self.stride)
+
+
+class AvgPool2d(_Pool2d):
+    """Mean over each window; the stride defaults to the window size."""
+
+    def forward(self, x, ops: ModuleType) -> np.ndarray:
+        return ops.avg_pool2d(self._remember(x), self.kernel_size, self.stride)
+
+
+class Flatten(Layer):
+    """(N, ...) -> (N, everything else): feature maps in, one feature vector per image out."""
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if len(input_shape) < 2:
+            raise self._misfit("(N, ...) with at least 2 dimensions", input_shape)
+        return (input_shape[0], math.prod(input_shape[1:]))
+
+    def forward(self, x, ops: ModuleType) -> np.ndarray:
+        x = self._remember(x)
+        return x.reshape(x.shape[0], -1)  # a view: no backend needed, nothing copied
+
+    def __repr__(self) -> str:
+        return "Flatten()"
+
+
+class Linear(Layer):
+    """Fully connected layer: x (N, in) -> x @ w.T + b (N, out), w (out, in), b (out,).
+
+    Weights use He initialisation with fan-in ``in_features``, drawn from
+    ``rng`` (a ``np.random.Generator`` or a seed); biases start at zero.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, rng: Rng = None) -> None:
+        super().__init__()
+        self.in_features = _count("in_features", in_features)
+        self.out_features = _count("out_features", out_features)
+        self.params = {
+            "w": he_normal((self.out_features, self.in_features), self.in_features, rng),
+            "b": np.zeros(self.out_features, np.float32),
+        }
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 2 or input_shape[1] != self.in_features:
+            raise self._misfit(f"(N, {self.in_features})", input_shape)
+        return (input_shape[0], self.out_features)
+
+    def forward(self, x, ops: ModuleType) -> np.ndarray:
+        return ops.linear(self._remember(x), self.params["w"], self.params["b"])
+
+    def __repr__(self) -> str:
+        return f"Linear({self.in_features} -> {self.out_features}; {self._param_text()})"
+
+
+class Softmax(Layer):
+    """exp(x) / sum(exp(x)) along ``axis``: scores in, probabilities that sum to 1 out."""
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
+            raise TypeError(f"axis must be an int, got {axis!r}")
+        self.axis = int(axis)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if not -len(input_shape) <= self.axis < len(input_shape):
+            needed = self.axis + 1 if self.axis >= 0 else -self.axis
+            raise self._misfit(f"with at least {needed} dimensions", input_shape)
+        return tuple(input_shape)
+
+    def forward(self, x, ops: ModuleType) -> np.ndarray:
+        return ops.softmax(self._remember(x), axis=self.axis)
+
+    def __repr__(self) -> str:
+        return f"Softmax(axis={self.axis})"
+
+
+class Sequential:
+    """Layers applied one after the other, all with the operators of one backend.
+
+    Parameters
+    ----------
+    *layers : Layer
+        The layers, in order.
+    backend : str
+        One of :data:`cnnlab.BACKENDS`; may be changed later (``model.backend
+        = "numba"``), which keeps the weights.
+    input_shape : tuple, optional
+        The shape of one input without the batch axis, e.g. (1, 28, 28). Only
+        used to show output shapes in the summary.
+    """
+
+    def __init__(self, *layers: Layer, backend: str = "numpy", input_shape: Shape | None = None) -> None:
+        if not layers:
+            raise ValueError("Sequential needs at least one layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layer {i} must be a cnnlab.model.Layer, got {layer!r}")
+        self.layers = list(layers)
+        self.backend = backend
+        self.input_shape = None if input_shape is None else tuple(input_shape)
+
+    @property
+    def backend(self) -> str:
+        """Name of the backend whose operators every layer calls."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, name: str) -> None:
+        self._ops = cnnlab.backend(name)  # ValueError for a name not in cnnlab.BACKENDS
+        self._backend = name
+
+    def output_shapes(self, input_shape: Shape) -> list[Shape]:
+        """Shape after each layer for an input of ``input_shape`` (N, ...), computed without running.
+
+        Raises ValueError naming the first layer the input does not fit.
+        """
+        shape = tuple(input_shape)
+        shapes = []
+        for i, layer in enumerate(self.layers):
+            try:
+                shape = layer.output_shape(shape)
+            except ValueError as err:
+                raise ValueError(f"layer {i}: {err}") from None
+            shapes.append(shape)
+        return shapes
+
+    def forward_all(self, x) -> list[np.ndarray]:
+        """The output of every layer in turn, e.g. the feature maps to show in an image grid."""
+        self.output_shapes(np.shape(x))  # a misfit fails here, before any layer runs
+        outputs = []
+        for layer in self.layers:
+            x = layer.forward(x, self._ops)
+            outputs.append(x)
+        return outputs
+
+    def forward(self, x) -> np.ndarray:
+        """The output of the last layer for input ``x`` (N, ...)."""
+        return self.forward_all(x)[-1]
+
+    __call__ = forward
+
+    def layer_names(self) -> list[str]:
+        """Short unique names such as "0 Conv2d", as used by :meth:`forward_timed`."""
+        return [f"{i} {type(layer).__name__}" for i, layer in enumerate(self.layers)]
+
+    def forward_timed(self, x) -> tuple[np.ndarray, list[tuple[str, float]]]:
+        """The output and the wall-clock seconds each layer took: where the time goes.
+
+        One call is one sample; time a few calls and compare medians.
+        """
+        self.output_shapes(np.shape(x))
+        seconds = []
+        for name, layer in zip(self.layer_names(), self.layers):
+            start = time.perf_counter()
+            x = layer.forward(x, self._ops)
+            seconds.append((name, time.perf_counter() - start))
+        return x, seconds
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Every parameter array in order, keyed "layer.name" ("0.w", "0.b", "3.w", ...).
+
+        The arrays themselves, not copies: updating one in place updates the model.
+        """
+        return {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.params.items()}
+
+    @property
+    def n_parameters(self) -> int:
+        """Total number of trainable numbers."""
+        return sum(value.size for value in self.parameters().values())
+
+    def summary(self, input_shape: Shape | None = None) -> str:
+        """A table of layers, output shapes and parameter counts.
+
+        ``input_shape`` is one input without the batch axis, e.g. (1, 28, 28);
+        it defaults to the model's ``input_shape``. Without one, the output
+        shapes are left out.
+        """
+        input_shape = input_shape or self.input_shape
+        header = ["#", "layer", "output shape", "params"] if input_shape else ["#", "layer", "params"]
+        shapes = self.output_shapes((1, *input_shape)) if input_shape else None
+        rows = []
+        for i, layer in enumerate(self.layers):
+            n_params = f"{sum(v.size for v in layer.params.values()):,}"
+            shape = [("(N, " + ", ".join(map(str, shapes[i][1:])) + ")")] if shapes else []
+            rows.append([str(i), repr(layer), *shape, n_params])
+        widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+        where = f", input (N, {', '.join(map(str, input_shape))})" if input_shape else ""
+        return "\n".join(
+            [f"Sequential(backend={self.backend!r}{where})", *lines, f"total parameters: {self.n_parameters:,}"]
+        )
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+def lenet(
+    in_channels: int = 1, image_size: int = 28, n_classes: int = 10, seed: int = 0, backend: str = "numpy"
+) -> Sequential:
+    """A LeNet-style CNN (LeCun et al. 1998) for square (in_channels, image_size, image_size) images.
+
+    conv -> ReLU -> 2x2 max pool -> conv -> ReLU -> 2x2 max pool -> flatten
+    -> linear -> softmax, with 6 and 16 filters as in LeNet-5. The
+    convolutions are 5x5 without padding, as in the paper, when the image is
+    large enough (16x16 or more); smaller images, like the 8x8 digits of
+    :mod:`cnnlab.datasets`, get 3x3 convolutions with padding 1, which keep
+    the size. The weights depend only on ``seed``.
+    """
+    _count("in_channels", in_channels)
+    _count("image_size", image_size)
+    _count("n_classes", n_classes)
+    for kernel, padding in ((5, 0), (3, 1)):
+        size = image_size
+        for _ in range(2):  # conv, then a 2x2 max pool of stride 2
+            size = output_size(output_size(size, kernel, 1, padding), 2, 2)
+        if size >= 1:
+            break
+    else:
+        raise ValueError(
+            f"image_size {image_size} is too small for LeNet: its two 2x2 poolings need images of at least 4x4"
+        )
+    rng = np.random.default_rng(seed)
+    return Sequential(
+        Conv2d(in_channels, 6, kernel, padding=padding, rng=rng),
+        ReLU(),
+        MaxPool2d(2),
+        Conv2d(6, 16, kernel, padding=padding, rng=rng),
+        ReLU(),
+        MaxPool2d(2),
+        Flatten(),
+        Linear(16 * size * size, n_classes, rng=rng),
+        Softmax(),
+        backend=backend,
+        input_shape=(in_channels, image_size, image_size),
+    )
