@@ -1,0 +1,657 @@
+"""The standard benchmark suite behind ``python -m cnnlab bench``.
+
+Each case (a convolution, a pooling, a whole LeNet forward pass) runs on
+every backend in one process, in interleaved rounds (:func:`bench.compare`),
+after each backend's output has been checked against NumPy's. If PyTorch is
+installed, its CPU kernels are timed too, as a reference from a tuned
+library; cnnlab never depends on it.
+
+The pure-Python backend would need minutes for the larger cases, so it runs
+on a part of the input: a strip of output rows, some filters, some images.
+The part does an exact fraction ``f`` of the case's FLOPs, and its time is
+divided by ``f``. This assumes the cost per FLOP is the same everywhere,
+which holds for plain loops, and the results say ``"extrapolated": true``.
+
+:func:`run_suite` returns the results as a dict and writes ``results.json``,
+``speedup.png`` and ``roofline.png``; :func:`summary_table` formats them.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib.util
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from tqdm.auto import tqdm
+
+import cnnlab
+from . import bench, roofline
+from .model import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, Softmax, he_normal, lenet
+
+__all__ = [
+    "CASES",
+    "TINY_CASES",
+    "QUIET_THREADS",
+    "Case",
+    "available_backends",
+    "run_case",
+    "run_suite",
+    "write_results",
+    "summary_table",
+    "cases_speedup_chart",
+    "cases_roofline_chart",
+]
+
+SCHEMA_VERSION = 1
+TORCH = "torch"
+LABELS = {TORCH: "torch (reference)"}
+FULL_REPEAT, QUICK_REPEAT = 7, 3
+ITEMSIZE = np.dtype(np.float32).itemsize
+# Thread pools that spin while idle (OpenMP's, used by Numba and PyTorch, and OpenBLAS's, used by
+# NumPy) keep a core busy after every call. When kernels of different libraries are interleaved on 2
+# cores, the next kernel loses that core: this made timings 2-10x slower here. With these settings
+# idle threads sleep at once. The libraries read them only when they load, so they must be in the
+# environment before NumPy is imported; ``python -m cnnlab bench`` sees to that.
+QUIET_THREADS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+# Roughly how many FLOPs the python backend's part of a case does: about 30 ms at 150 ns per FLOP.
+PYTHON_FLOPS = 200_000
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark.
+
+    ``kind`` is "conv2d" (x (N, C, H, W) with weights ``w_shape`` (F, C, KH,
+    KW), stride 1), "max_pool2d" (a ``pool`` x ``pool`` window, stride
+    ``pool``) or "lenet" (the forward pass of :func:`cnnlab.model.lenet` on
+    x). ``python_flops`` sizes the part the python backend runs.
+    """
+
+    name: str
+    description: str
+    kind: str
+    x_shape: tuple[int, int, int, int]
+    w_shape: tuple[int, int, int, int] | None = None
+    padding: int = 0
+    pool: int = 2
+    python_flops: int = PYTHON_FLOPS
+
+
+CASES = {
+    case.name: case
+    for case in [
+        Case("conv-512", "one 512x512 image, one 3x3 filter, padding 1 (an image filter)", "conv2d",
+             (1, 1, 512, 512), (1, 1, 3, 3), padding=1),
+        Case("conv-56", "a ResNet layer: batch 8, 64 -> 64 channels, 56x56, 3x3, padding 1", "conv2d",
+             (8, 64, 56, 56), (64, 64, 3, 3), padding=1),
+        Case("lenet-conv1", "LeNet's first layer: batch 64, 1 -> 6 channels, 28x28, 5x5", "conv2d",
+             (64, 1, 28, 28), (6, 1, 5, 5)),
+        Case("maxpool", "2x2 max pooling, stride 2, on (64, 32, 28, 28); one comparison counts as a FLOP",
+             "max_pool2d", (64, 32, 28, 28)),
+        Case("lenet-forward", "the whole LeNet forward pass, batch 64, 28x28", "lenet", (64, 1, 28, 28)),
+    ]
+}
+
+# The same cases, shrunk so that a test runs the whole suite in seconds; the
+# python backend still runs on a part of each, so extrapolation is exercised.
+TINY_CASES = {
+    case.name: case
+    for case in [
+        Case("conv-512", "tiny conv-512", "conv2d", (1, 1, 16, 16), (1, 1, 3, 3), padding=1, python_flops=500),
+        Case("conv-56", "tiny conv-56", "conv2d", (2, 4, 6, 6), (4, 4, 3, 3), padding=1, python_flops=2_000),
+        Case("lenet-conv1", "tiny lenet-conv1", "conv2d", (2, 1, 12, 12), (6, 1, 5, 5), python_flops=2_000),
+        Case("maxpool", "tiny maxpool", "max_pool2d", (2, 3, 6, 6), python_flops=20),
+        Case("lenet-forward", "tiny lenet-forward", "lenet", (2, 1, 8, 8), python_flops=100),
+    ]
+}
+
+
+def torch_available() -> bool:
+    """True if PyTorch can be imported; it is never imported just to find out."""
+    return importlib.util.find_spec(TORCH) is not None
+
+
+@functools.cache
+def _torch():
+    """Import PyTorch on first use, with one thread per logical core."""
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    return torch
+
+
+def available_backends() -> list[str]:
+    """cnnlab's backends, plus "torch" when PyTorch is installed."""
+    return [*cnnlab.BACKENDS, *([TORCH] if torch_available() else [])]
+
+
+def label(implementation: str) -> str:
+    """How an implementation is named in tables and charts."""
+    return LABELS.get(implementation, implementation)
+
+
+def _part_counts(sizes: Sequence[int], unit_flops: int, target_flops: int) -> list[int]:
+    """How much of each axis the python part keeps, innermost axis first.
+
+    ``sizes`` are the lengths of nested axes (say output rows, filters,
+    images) and ``unit_flops`` the work of one step along the innermost. The
+    innermost axis grows first, and an outer one only once all inner ones
+    are whole, until the part does at least ``target_flops``: so the part is
+    a strip of rows of one filter of one image, or all rows of a few
+    filters, and so on.
+    """
+    counts = []
+    flops = unit_flops
+    for size in sizes:
+        count = min(size, max(1, math.ceil(target_flops / flops)))
+        counts.append(count)
+        if count < size:
+            return counts + [1] * (len(sizes) - len(counts))
+        flops *= size
+    return counts
+
+
+class ConvWorkload:
+    """A conv2d case: random input and He-initialised weights, and its python part."""
+
+    def __init__(self, case: Case, rng: np.random.Generator) -> None:
+        n, c, h, width = case.x_shape
+        f, _, kh, kw = case.w_shape
+        p = case.padding
+        self.x = rng.standard_normal(case.x_shape, dtype=np.float32)
+        self.w = he_normal(case.w_shape, c * kh * kw, rng)
+        self.b = rng.standard_normal(f, dtype=np.float32)
+        self.padding = (p, p)
+        out_shape = (n, f, cnnlab.output_size(h, kh, 1, p), cnnlab.output_size(width, kw, 1, p))
+        self.flops = bench.conv2d_flops(case.x_shape, case.w_shape, padding=p)
+        self.bytes = roofline.conv2d_bytes(case.x_shape, case.w_shape, out_shape, ITEMSIZE)
+        self.shapes = {"x": case.x_shape, "w": case.w_shape, "out": out_shape, "padding": p, "stride": 1}
+
+        rows, filters, images = _part_counts((out_shape[2], f, n), 2 * out_shape[3] * c * kh * kw, case.python_flops)
+        if rows < out_shape[2] and rows + kh - 1 <= h:
+            # A strip of input rows without vertical padding: output rows p .. p + rows - 1 of the whole.
+            x_part, padding_part = self.x[:images, :, : rows + kh - 1], (0, p)
+        else:
+            x_part, padding_part = self.x[:images], self.padding
+        self.part = (np.ascontiguousarray(x_part), self.w[:filters].copy(), self.b[:filters].copy(), padding_part)
+        self.fraction = bench.conv2d_flops(x_part.shape, self.part[1].shape, padding=padding_part) / self.flops
+
+    def run(self, implementation: str, part: bool = False) -> Callable[[], np.ndarray]:
+        """A call without arguments that computes the case (or its python part) on one implementation."""
+        x, w, b, padding = self.part if part else (self.x, self.w, self.b, self.padding)
+        if implementation == TORCH:
+            torch = _torch()
+            tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
+            return lambda: torch.nn.functional.conv2d(tx, tw, tb, padding=padding).numpy()
+        ops = cnnlab.backend(implementation)
+        return lambda: ops.conv2d(x, w, b, padding=padding)
+
+
+class PoolWorkload:
+    """A max_pool2d case; the python part is the first few channels or images."""
+
+    def __init__(self, case: Case, rng: np.random.Generator) -> None:
+        n, c, h, width = case.x_shape
+        k = case.pool
+        self.x = rng.standard_normal(case.x_shape, dtype=np.float32)
+        self.kernel_size = k
+        out_shape = (n, c, cnnlab.output_size(h, k, k), cnnlab.output_size(width, k, k))
+        comparisons_per_image_channel = out_shape[2] * out_shape[3] * (k * k - 1)
+        self.flops = n * c * comparisons_per_image_channel
+        self.bytes = ITEMSIZE * (math.prod(case.x_shape) + math.prod(out_shape))
+        self.shapes = {"x": case.x_shape, "out": out_shape, "kernel_size": k, "stride": k}
+        channels, images = _part_counts((c, n), comparisons_per_image_channel, case.python_flops)
+        self.x_part = np.ascontiguousarray(self.x[:images, :channels])
+        self.fraction = images * channels / (n * c)
+
+    def run(self, implementation: str, part: bool = False) -> Callable[[], np.ndarray]:
+        x, k = (self.x_part if part else self.x), self.kernel_size
+        if implementation == TORCH:
+            torch = _torch()
+            tx = torch.from_numpy(x)
+            return lambda: torch.nn.functional.max_pool2d(tx, k).numpy()
+        ops = cnnlab.backend(implementation)
+        return lambda: ops.max_pool2d(x, k)
+
+
+def _torch_forward(model: Sequential) -> Callable[[np.ndarray], np.ndarray]:
+    """The same network, with the same weights, in torch.nn.functional."""
+    torch = _torch()
+    functional = torch.nn.functional
+    steps = []
+    for layer in model.layers:
+        p = {name: torch.from_numpy(value) for name, value in layer.params.items()}
+        if isinstance(layer, Conv2d):
+            steps.append(functools.partial(functional.conv2d, weight=p["w"], bias=p["b"], stride=layer.stride,
+                                           padding=layer.padding))
+        elif isinstance(layer, ReLU):
+            steps.append(functional.relu)
+        elif isinstance(layer, MaxPool2d):
+            steps.append(functools.partial(functional.max_pool2d, kernel_size=layer.kernel_size, stride=layer.stride))
+        elif isinstance(layer, Flatten):
+            steps.append(functools.partial(torch.flatten, start_dim=1))
+        elif isinstance(layer, Linear):
+            steps.append(functools.partial(functional.linear, weight=p["w"], bias=p["b"]))
+        elif isinstance(layer, Softmax):
+            steps.append(functools.partial(functional.softmax, dim=layer.axis))
+        else:
+            raise TypeError(f"no torch equivalent for {layer!r}")
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(x)
+        for step in steps:
+            t = step(t)
+        return t.numpy()
+
+    return forward
+
+
+class LenetWorkload:
+    """The forward pass of ``lenet()`` on a batch; the python part is the first image(s).
+
+    FLOPs count the multiply-adds of the convolutions and the linear layer;
+    ReLU, pooling and softmax add about 2% more and are left out. Bytes are
+    the least traffic of running layer by layer: each layer reads its input
+    and parameters once and writes its output once (Flatten moves nothing).
+    """
+
+    def __init__(self, case: Case, rng: np.random.Generator) -> None:
+        n, c, h, width = case.x_shape
+        if h != width:
+            raise ValueError(f"lenet needs square images, got x_shape {case.x_shape}")
+        self.x = rng.random(case.x_shape, dtype=np.float32)
+        self.model_args = {"in_channels": c, "image_size": h, "seed": 0}
+        model = lenet(**self.model_args)
+        self.flops, self.bytes = 0, 0
+        shape = case.x_shape
+        for layer, out_shape in zip(model.layers, model.output_shapes(case.x_shape)):
+            if isinstance(layer, Conv2d):
+                self.flops += bench.conv2d_flops(shape, layer.params["w"].shape, layer.stride, layer.padding)
+            elif isinstance(layer, Linear):
+                self.flops += 2 * shape[0] * layer.in_features * layer.out_features
+            if not isinstance(layer, Flatten):
+                n_params = sum(value.size for value in layer.params.values())
+                self.bytes += ITEMSIZE * (math.prod(shape) + n_params + math.prod(out_shape))
+            shape = out_shape
+        self.shapes = {"x": case.x_shape, "out": shape, "layers": [repr(layer) for layer in model.layers]}
+        (images,) = _part_counts((n,), self.flops // n, case.python_flops)
+        self.x_part = self.x[:images].copy()
+        self.fraction = images / n
+
+    def run(self, implementation: str, part: bool = False) -> Callable[[], np.ndarray]:
+        x = self.x_part if part else self.x
+        if implementation == TORCH:
+            forward = _torch_forward(lenet(**self.model_args))
+            return lambda: forward(x)
+        model = lenet(**self.model_args, backend=implementation)  # same seed, same weights
+        return lambda: model(x)
+
+
+WORKLOADS = {"conv2d": ConvWorkload, "max_pool2d": PoolWorkload, "lenet": LenetWorkload}
+
+
+def _check_close(name: str, case: str, actual: np.ndarray, expected: np.ndarray) -> None:
+    """Every implementation must compute what NumPy computes before its time means anything."""
+    tolerance = 1e-4 * max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(
+        actual, expected, rtol=1e-3, atol=tolerance, err_msg=f"{label(name)} disagrees with numpy on {case}"
+    )
+
+
+def _implementation_result(implementation: str, timing: bench.Timing, flops: int, fraction: float) -> dict:
+    """Times of the whole case: a part's times are divided by the fraction of the FLOPs it did."""
+    median = timing.median / fraction
+    return {
+        "label": label(implementation),
+        "median_s": median,
+        "q1_s": timing.q1 / fraction,
+        "q3_s": timing.q3 / fraction,
+        "spread": timing.spread,
+        "gflops": flops / median / 1e9,
+        "extrapolated": fraction < 1,
+        "fraction": fraction,
+        "measured_median_s": timing.median,
+        "samples": len(timing.samples),
+        "calls_per_sample": timing.number,
+    }
+
+
+def run_case(case: Case, backends: Sequence[str], repeat: int, min_time: float) -> dict:
+    """Check and time one case on each implementation; returns its entry of the results."""
+    work = WORKLOADS[case.kind](case, np.random.default_rng(0))
+    fractions = {name: (work.fraction if name == "python" else 1.0) for name in backends}
+    candidates = {name: work.run(name, part=fractions[name] < 1) for name in backends}
+    expected = work.run("numpy")()
+    expected_part = work.run("numpy", part=True)()
+    for name, call in candidates.items():
+        _check_close(name, case.name, call(), expected_part if fractions[name] < 1 else expected)
+
+    timings = bench.compare(candidates, repeat=repeat, min_time=min_time)
+    implementations = {
+        name: _implementation_result(name, timing, work.flops, fractions[name]) for name, timing in timings.items()
+    }
+    if "python" in implementations:
+        baseline = implementations["python"]["median_s"]
+        for result in implementations.values():
+            result["speedup_vs_python"] = baseline / result["median_s"]
+    return {
+        "name": case.name,
+        "description": case.description,
+        "kind": case.kind,
+        "shapes": work.shapes,
+        "flops": work.flops,
+        "bytes": work.bytes,
+        "intensity": roofline.arithmetic_intensity(work.flops, work.bytes),
+        "implementations": implementations,
+    }
+
+
+def measure_ceilings(quick: bool = False, tiny: bool = False, previous: dict | None = None) -> dict:
+    """The roofline's two ceilings, measured now: NumPy's matmul rate and the copy bandwidth.
+
+    A ceiling is the best the machine can do, and noise only ever slows it
+    down, so each is the fastest of several samples, and of ``previous``
+    (an earlier result of this function) when given.
+    """
+    n, n_bytes, repeat = (64, 2**16, 1) if tiny else (1024, 2**26, 7) if quick else (2048, 2**26, 11)
+    samples = repeat if previous is None else 2 * repeat
+    return {
+        "peak_gflops": max(bench.matmul_gflops(n=n, repeat=repeat), (previous or {}).get("peak_gflops", 0.0)),
+        "peak_source": f"NumPy float32 matmul, n={n}, fastest of {samples}",
+        "bandwidth_gbs": max(
+            bench.copy_bandwidth_gbs(n_bytes=n_bytes, repeat=repeat), (previous or {}).get("bandwidth_gbs", 0.0)
+        ),
+        "bandwidth_source": f"copy of {n_bytes / 2**20:g} MiB, fastest of {samples}",
+    }
+
+
+def _machine(backends: Sequence[str]) -> dict:
+    info = bench.machine_info()
+    info.update({name.lower(): os.environ.get(name) for name in QUIET_THREADS})
+    if TORCH in backends:
+        torch = _torch()
+        info.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
+    return info
+
+
+def _choose(what: str, names: Sequence[str] | None, known: Sequence[str]) -> list[str]:
+    if names is None:
+        return list(known)
+    names = list(dict.fromkeys(names))
+    if not names:
+        raise ValueError(f"no {what} chosen; choose from {', '.join(known)}")
+    for name in names:
+        if name not in known:
+            raise ValueError(f"unknown {what} {name!r}; choose from {', '.join(known)}")
+    return names
+
+
+def run_suite(
+    cases: Sequence[str] | None = None,
+    backends: Sequence[str] | None = None,
+    repeat: int | None = None,
+    quick: bool = False,
+    out_dir: str | os.PathLike | None = "bench-results",
+    progress: bool = True,
+    tiny: bool = False,
+) -> dict:
+    """Run the benchmark suite and return its results.
+
+    Parameters
+    ----------
+    cases : list of str, optional
+        Names from :data:`CASES`; default all.
+    backends : list of str, optional
+        From :func:`available_backends`; default all of them.
+    repeat : int, optional
+        Rounds of :func:`bench.compare`; default 7, or 3 with ``quick``.
+    quick : bool
+        Fewer rounds, shorter samples and quicker ceilings; the shapes stay.
+    out_dir : path or None
+        Where to write ``results.json``, ``speedup.png`` and ``roofline.png``;
+        None writes nothing.
+    progress : bool
+        Show a progress bar over the cases.
+    tiny : bool
+        Use :data:`TINY_CASES`, shrunk versions of every case, so a test
+        runs everything in seconds.
+
+    Timings of different libraries interleaved in one process are only fair
+    when idle thread pools sleep: set the environment variables of
+    :data:`QUIET_THREADS` before NumPy is imported (the command line does).
+
+    Returns
+    -------
+    dict
+        ``schema_version``, ``created``, ``machine``, ``settings``,
+        ``ceilings`` and ``cases`` (one dict per case, see :func:`run_case`).
+    """
+    catalog = TINY_CASES if tiny else CASES
+    cases = _choose("case", cases, list(catalog))
+    backends = _choose("backend", backends, available_backends())
+    repeat = (QUICK_REPEAT if quick else FULL_REPEAT) if repeat is None else repeat
+    if not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(f"repeat must be a positive int, got {repeat!r}")
+    min_time = 0.001 if tiny else 0.01 if quick else 0.05
+
+    # Ceilings are measured before and after the cases, so one burst of load cannot lower them.
+    ceilings = measure_ceilings(quick, tiny)
+    results_cases = []
+    bar = tqdm(cases, desc="bench", unit="case", disable=not progress)
+    for name in bar:
+        bar.set_postfix_str(name)
+        results_cases.append(run_case(catalog[name], backends, repeat, min_time))
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": _machine(backends),
+        "settings": {
+            "quick": quick, "tiny": tiny, "repeat": repeat, "min_time_s": min_time,
+            "cases": cases, "backends": backends,
+        },
+        "ceilings": measure_ceilings(quick, tiny, previous=ceilings),
+        "cases": results_cases,
+    }
+    if out_dir is not None:
+        write_results(results, out_dir)
+    return results
+
+
+def write_results(results: dict, out_dir: str | os.PathLike) -> list[Path]:
+    """Write results.json, speedup.png and roofline.png into out_dir (created if needed)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "results.json"
+    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    paths = [json_path]
+    for name, chart in (("speedup.png", cases_speedup_chart), ("roofline.png", cases_roofline_chart)):
+        figure = chart(results)
+        figure.savefig(out / name, dpi=120)
+        plt.close(figure)
+        paths.append(out / name)
+    return paths
+
+
+def _times(ratio: float) -> str:
+    """A speed-up as "2,340x", "83x" or "0.61x"."""
+    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
+
+
+def _baseline(results: dict) -> str:
+    """Speed-ups are over python when it ran, else over the first implementation."""
+    backends = results["settings"]["backends"]
+    return "python" if "python" in backends else backends[0]
+
+
+def cases_speedup_chart(results: dict) -> Figure:
+    """Bars of speed-up over python, one group per case, log scale; extrapolated bars are hatched."""
+    backends, baseline = results["settings"]["backends"], _baseline(results)
+    cases = results["cases"]
+    speedups = np.array(
+        [[case["implementations"][baseline]["median_s"] / case["implementations"][b]["median_s"] for b in backends]
+         for case in cases]
+    )
+    lo = 10 ** math.floor(math.log10(min(speedups.min(), 1.0) / 3))
+    width = 0.8 / len(backends)
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.9 * len(cases) + 2), 5.0), layout="constrained")
+    colors = {b: plt.get_cmap("tab10")(k % 10) for k, b in enumerate(backends)}
+    for k, backend in enumerate(backends):
+        x = np.arange(len(cases)) + (k - (len(backends) - 1) / 2) * width
+        hatches = ["//" if case["implementations"][backend]["extrapolated"] else "" for case in cases]
+        bars = ax.bar(x, speedups[:, k] - lo, width=width * 0.92, bottom=lo, color=colors[backend],
+                      label=label(backend), hatch=hatches, edgecolor="white")
+        for bar, s in zip(bars, speedups[:, k]):
+            ax.text(bar.get_x() + bar.get_width() / 2, s * 1.15, _times(s), ha="center", va="bottom", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylim(lo, speedups.max() * 8)
+    ax.axhline(1.0, color="0.4", linewidth=0.8)
+    ax.set_xticks(np.arange(len(cases)), [case["name"] for case in cases])
+    ax.set_xlabel("case")
+    ax.set_ylabel(f"speed-up over {label(baseline)} (log scale)")
+    handles, _ = ax.get_legend_handles_labels()
+    if any(impl["extrapolated"] for case in cases for impl in case["implementations"].values()):
+        handles.append(Patch(facecolor="white", edgecolor="0.3", hatch="//",
+                             label="hatched: timed on part of the input,\nextrapolated by FLOPs"))
+    ax.legend(handles=handles, loc="upper left", fontsize=8, ncols=2)
+    ax.set_title(f"Speed-up over {label(baseline)}, per case: higher is faster")
+    fig.supxlabel(f"Machine: {bench.machine_label()}", fontsize=8, color="0.35")
+    return fig
+
+
+def cases_roofline_chart(results: dict) -> Figure:
+    """Every case on every implementation on the roofline of the ceilings measured in the same run."""
+    points = [
+        {
+            "label": case["name"],
+            "series": impl["label"],
+            "intensity": case["intensity"],
+            "gflops": impl["gflops"],
+            "extrapolated": impl["extrapolated"],
+        }
+        for case in results["cases"]
+        for impl in case["implementations"].values()
+    ]
+    ceilings = results["ceilings"]
+    return roofline.roofline_chart(
+        points, ceilings["peak_gflops"], ceilings["bandwidth_gbs"],
+        title=f"Every case on every implementation\npeak: {ceilings['peak_source']}; "
+              f"bandwidth: {ceilings['bandwidth_source']}",
+    )
+
+
+def summary_table(results: dict) -> str:
+    """A plain-text table: case, implementation, median time, GFLOP/s and speed-up."""
+    baseline = _baseline(results)
+    header = ["case", "implementation", "median", "GFLOP/s", f"speed-up vs {label(baseline)}"]
+    rows = []
+    notes = []
+    for case in results["cases"]:
+        base = case["implementations"][baseline]["median_s"]
+        for impl in case["implementations"].values():
+            star = " *" if impl["extrapolated"] else ""
+            rows.append([case["name"], impl["label"], bench.format_time(impl["median_s"]) + star,
+                         f"{impl['gflops']:.3g}", _times(base / impl["median_s"])])
+            if impl["extrapolated"]:
+                notes.append(f"{case['name']} {impl['fraction']:.3g}")
+    widths = [max(len(row[k]) for row in [header, *rows]) for k in range(len(header))]
+    align = [str.ljust, str.ljust, str.rjust, str.rjust, str.rjust]
+    lines = ["  ".join(a(cell, w) for a, cell, w in zip(align, row, widths)) for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if notes:
+        lines.append("* timed on a part of the input and extrapolated by FLOPs; fraction measured: " + ", ".join(notes))
+    return "\n".join(lines)
+
+
+# --- command line ------------------------------------------------------------------------------------------------
+
+
+def _names(what: str, known: Sequence[str]) -> Callable[[str], list[str]]:
+    """An argparse type for a comma-separated list of names from ``known``."""
+
+    def parse(text: str) -> list[str]:
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        if not names:
+            raise argparse.ArgumentTypeError(f"no {what} given in {text!r}")
+        for name in names:
+            if name not in known:
+                raise argparse.ArgumentTypeError(f"unknown {what} {name!r}; choose from {', '.join(known)}")
+            if name == TORCH and not torch_available():
+                raise argparse.ArgumentTypeError("backend 'torch' needs PyTorch, which is not installed")
+        return names
+
+    return parse
+
+
+def _positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
+
+
+DESCRIPTION = """\
+Time cnnlab's backends on standard CNN workloads (float32), in one process,
+in interleaved rounds, after checking every backend's output against NumPy's.
+Writes results.json, speedup.png and roofline.png to --out, and prints a
+summary table.
+
+The python backend is too slow to run whole: it is timed on a part of each
+case (a strip of output rows, a few filters or images) that does a known
+fraction of the FLOPs, and its time is extrapolated by dividing by that
+fraction. The results mark it "extrapolated" and the chart hatches its bars.
+If PyTorch is installed, it is timed too, as "torch (reference)".
+
+Idle thread pools are told to sleep (OMP_WAIT_POLICY=PASSIVE and
+OPENBLAS_THREAD_TIMEOUT=4, unless already set), so libraries that take turns
+on a few cores do not slow each other down.
+"""
+
+
+def _epilog() -> str:
+    width = max(len(name) for name in CASES)
+    lines = ["cases:"] + [f"  {case.name.ljust(width)}  {case.description}" for case in CASES.values()]
+    lines += [
+        "",
+        f"backends: {', '.join(cnnlab.BACKENDS)}, and {TORCH} when PyTorch is installed",
+        "",
+        "example: python -m cnnlab bench --quick --cases conv-56,maxpool --backends numpy,numba",
+    ]
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m cnnlab bench``."""
+    parser.description = DESCRIPTION
+    parser.epilog = _epilog()
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--quick", action="store_true",
+                        help=f"fewer rounds ({QUICK_REPEAT} instead of {FULL_REPEAT}), shorter samples and quicker "
+                             "ceilings; the same shapes. Finishes in under 2 minutes on 2 cores.")
+    parser.add_argument("--cases", type=_names("case", list(CASES)), default=None, metavar="LIST",
+                        help=f"comma-separated cases to run (default: all): {', '.join(CASES)}")
+    parser.add_argument("--backends", type=_names("backend", [*cnnlab.BACKENDS, TORCH]), default=None,
+                        metavar="LIST",
+                        help=f"comma-separated implementations to time (default: all available): "
+                             f"{', '.join(cnnlab.BACKENDS)}, {TORCH}")
+    parser.add_argument("--out", default="bench-results", metavar="DIR",
+                        help="directory for results.json, speedup.png and roofline.png (default: bench-results)")
+    parser.add_argument("--repeat", type=_positive_int, default=None, metavar="N",
+                        help=f"rounds of timing per case (default: {FULL_REPEAT}, or {QUICK_REPEAT} with --quick)")
+    parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # shrunk cases, for tests
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``python -m cnnlab bench`` with parsed arguments; returns the exit code."""
+    results = run_suite(args.cases, args.backends, args.repeat, args.quick, args.out, tiny=args.tiny)
+    print(summary_table(results))
+    print(f"\nWrote results.json, speedup.png and roofline.png to {args.out}")
+    return 0

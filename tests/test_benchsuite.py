@@ -1,0 +1,271 @@
+"""The benchmark suite (`python -m cnnlab bench`) and the roofline model. Measured speed is never asserted."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+import cnnlab
+from cnnlab import bench, benchsuite, roofline
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run_cli(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "cnnlab", *args], capture_output=True, text=True, timeout=300, env=env
+    )
+
+
+# --- command line ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--cases", "conv-57"], ["--cases", "'conv-57'", "conv-56"]),
+        (["--cases", "maxpool,nope"], ["--cases", "'nope'"]),
+        (["--backends", "cuda"], ["--backends", "'cuda'", "numba"]),
+        (["--repeat", "-1"], ["--repeat", "'-1'"]),
+        (["--repeat", "0"], ["--repeat", "'0'"]),
+        (["--repeat", "three"], ["--repeat", "'three'"]),
+        (["--bogus"], ["--bogus"]),
+    ],
+)
+def test_bad_arguments_exit_2_naming_the_value(args, words, tmp_path):
+    result = run_cli("bench", *args, "--out", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert "error" in result.stderr
+    for word in words:
+        assert word in result.stderr
+    assert not list(tmp_path.iterdir()), "nothing may be written when the arguments are wrong"
+
+
+def test_no_command_is_an_error():
+    result = run_cli()
+    assert result.returncode == 2 and "COMMAND" in result.stderr
+
+
+def test_help_documents_every_option_and_case():
+    result = run_cli("bench", "--help")
+    assert result.returncode == 0
+    text = result.stdout
+    for option in ("--quick", "--cases", "--backends", "--out", "--repeat"):
+        assert option in text
+    for name, case in benchsuite.CASES.items():
+        assert name in text and case.description in text
+    for backend in (*cnnlab.BACKENDS, "torch"):
+        assert backend in text
+    assert "extrapolated" in text and "bench-results" in text
+
+
+def test_cli_end_to_end_on_tiny_cases(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in benchsuite.QUIET_THREADS}
+    out = tmp_path / "results"
+    result = run_cli(
+        "bench", "--tiny", "--quick", "--cases", "maxpool,lenet-forward", "--backends", "python,numpy",
+        "--repeat", "2", "--out", str(out), env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["case", "implementation", "median", "GFLOP/s", "speed-up", "vs", "python"]
+    assert sum(line.startswith(("maxpool", "lenet-forward")) for line in lines) == 4
+    assert "extrapolated" in result.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["repeat"] == 2 and results["settings"]["backends"] == ["python", "numpy"]
+    # The command restarts itself so that idle thread pools sleep.
+    assert results["machine"]["omp_wait_policy"] == "PASSIVE"
+    assert results["machine"]["openblas_thread_timeout"] == "4"
+    for name in ("speedup.png", "roofline.png"):
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC
+
+
+# --- run_suite ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    return benchsuite.run_suite(repeat=2, quick=True, out_dir=out, progress=False, tiny=True), out
+
+
+def test_results_schema(tiny_results):
+    results, out = tiny_results
+    assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(results))
+    assert results["schema_version"] == 1
+    assert results["created"].endswith("+00:00")
+    assert {"cpu", "cpu_flags", "logical_cores", "numpy", "numba", "blas", "numba_threads"} <= set(results["machine"])
+    assert results["settings"] == {
+        "quick": True, "tiny": True, "repeat": 2, "min_time_s": results["settings"]["min_time_s"],
+        "cases": list(benchsuite.CASES), "backends": benchsuite.available_backends(),
+    }
+    assert results["ceilings"]["peak_gflops"] > 0 and results["ceilings"]["bandwidth_gbs"] > 0
+    assert [case["name"] for case in results["cases"]] == list(benchsuite.CASES)
+    for case in results["cases"]:
+        assert {"name", "description", "kind", "shapes", "flops", "bytes", "intensity"} <= set(case)
+        assert case["flops"] > 0 and case["bytes"] > 0
+        assert case["intensity"] == pytest.approx(case["flops"] / case["bytes"])
+        assert list(case["implementations"]) == benchsuite.available_backends()
+        for name, impl in case["implementations"].items():
+            assert {"label", "median_s", "q1_s", "q3_s", "spread", "gflops", "extrapolated", "fraction",
+                    "speedup_vs_python"} <= set(impl)
+            assert impl["q1_s"] <= impl["median_s"] <= impl["q3_s"]
+            assert impl["gflops"] == pytest.approx(case["flops"] / impl["median_s"] / 1e9)
+            if name == "python":
+                assert impl["extrapolated"] is True and 0 < impl["fraction"] < 1
+                assert impl["median_s"] == pytest.approx(impl["measured_median_s"] / impl["fraction"])
+                assert impl["speedup_vs_python"] == 1.0
+            else:
+                assert impl["extrapolated"] is False and impl["fraction"] == 1.0
+
+
+def test_pngs_written(tiny_results):
+    _, out = tiny_results
+    for name in ("speedup.png", "roofline.png"):
+        data = (out / name).read_bytes()
+        assert data[:8] == PNG_MAGIC and len(data) > 10_000
+
+
+def test_summary_table(tiny_results):
+    results, _ = tiny_results
+    text = benchsuite.summary_table(results)
+    assert "speed-up vs python" in text.splitlines()[0]
+    for case in benchsuite.CASES:
+        assert case in text
+    assert text.count(" *") == len(benchsuite.CASES)  # one extrapolated python row per case
+    assert text.splitlines()[-1].startswith("* timed on a part of the input")
+
+
+def test_charts_without_python_use_the_first_backend(tiny_results):
+    results, _ = tiny_results
+    trimmed = json.loads(json.dumps(results))
+    trimmed["settings"]["backends"] = ["numpy", "numba"]
+    for case in trimmed["cases"]:
+        case["implementations"] = {k: case["implementations"][k] for k in ("numpy", "numba")}
+    assert "speed-up vs numpy" in benchsuite.summary_table(trimmed)
+    fig = benchsuite.cases_speedup_chart(trimmed)
+    assert "numpy" in fig.axes[0].get_ylabel()
+
+
+def test_run_suite_argument_errors():
+    with pytest.raises(ValueError, match="'conv-1'"):
+        benchsuite.run_suite(cases=["conv-1"], out_dir=None, progress=False, tiny=True)
+    with pytest.raises(ValueError, match="'cuda'"):
+        benchsuite.run_suite(backends=["cuda"], out_dir=None, progress=False, tiny=True)
+    with pytest.raises(ValueError, match="repeat"):
+        benchsuite.run_suite(repeat=0, out_dir=None, progress=False, tiny=True)
+
+
+# --- the python part and its fraction ----------------------------------------------------------------------------
+
+
+def test_part_counts_grow_the_innermost_axis_first():
+    # axes (rows=10, filters=4, images=3), 5 FLOPs per row
+    assert benchsuite._part_counts((10, 4, 3), 5, 20) == [4, 1, 1]
+    assert benchsuite._part_counts((10, 4, 3), 5, 120) == [10, 3, 1]
+    assert benchsuite._part_counts((10, 4, 3), 5, 10**6) == [10, 4, 3]
+    assert benchsuite._part_counts((10, 4, 3), 5, 1) == [1, 1, 1]
+
+
+@pytest.mark.parametrize("name", ["conv-512", "conv-56", "lenet-conv1"])
+def test_conv_part_is_a_slice_of_the_whole_with_an_exact_fraction(name):
+    for catalog in (benchsuite.TINY_CASES, benchsuite.CASES):
+        case = catalog[name]
+        work = benchsuite.ConvWorkload(case, np.random.default_rng(0))
+        x, w, b, padding = work.part
+        part = work.run("numpy", part=True)()
+        rows = part.shape[2]
+        top = case.padding if padding[0] == 0 else 0  # a strip without vertical padding starts at output row p
+        whole_flops = bench.conv2d_flops(case.x_shape, case.w_shape, padding=case.padding)
+        assert work.fraction == pytest.approx(bench.conv2d_flops(x.shape, w.shape, padding=padding) / whole_flops)
+        assert 0 < work.fraction < 1
+        if catalog is benchsuite.TINY_CASES:
+            whole = work.run("numpy")()
+            np.testing.assert_allclose(part, whole[: x.shape[0], : w.shape[0], top : top + rows], rtol=1e-5, atol=1e-5)
+
+
+def test_conv_56_part_is_a_strip_of_rows():
+    work = benchsuite.ConvWorkload(benchsuite.CASES["conv-56"], np.random.default_rng(0))
+    x, w, _, padding = work.part
+    assert padding == (0, 1) and x.shape[:2] == (1, 64) and w.shape[0] == 1
+    whole = np.asarray(work.x[:1], np.float64)
+    strip = cnnlab.backend("numpy").conv2d(x, w, padding=padding)
+    expected = cnnlab.backend("numpy").conv2d(whole, w, padding=1)[:, :, 1 : 1 + strip.shape[2]]
+    np.testing.assert_allclose(strip, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_pool_and_lenet_parts():
+    pool = benchsuite.PoolWorkload(benchsuite.CASES["maxpool"], np.random.default_rng(0))
+    assert pool.flops == 64 * 32 * 14 * 14 * 3
+    assert pool.fraction == pytest.approx(pool.x_part.shape[0] * pool.x_part.shape[1] / (64 * 32))
+    forward = benchsuite.LenetWorkload(benchsuite.CASES["lenet-forward"], np.random.default_rng(0))
+    # conv 1->6 5x5 on 28x28, conv 6->16 5x5 on 12x12, linear 256->10; batch 64
+    assert forward.flops == 64 * 2 * (6 * 24 * 24 * 25 + 16 * 8 * 8 * 6 * 25 + 256 * 10)
+    assert forward.fraction == 1 / 64
+    np.testing.assert_allclose(forward.run("python", part=True)(), forward.run("numpy")()[:1], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.skipif(not benchsuite.torch_available(), reason="PyTorch is optional")
+@pytest.mark.parametrize("name", list(benchsuite.CASES))
+def test_torch_reference_matches_numpy(name):
+    case = benchsuite.TINY_CASES[name]
+    work = benchsuite.WORKLOADS[case.kind](case, np.random.default_rng(0))
+    np.testing.assert_allclose(work.run("torch")(), work.run("numpy")(), rtol=1e-4, atol=1e-5)
+
+
+# --- roofline ----------------------------------------------------------------------------------------------------
+
+
+def test_arithmetic_intensity_and_conv_bytes():
+    assert roofline.arithmetic_intensity(100, 50) == 2.0
+    # 1x1x5x5 input, 1x1x3x3 kernel, 1x1x3x3 output, float32: (25 + 9 + 9) * 4 bytes
+    assert roofline.conv2d_bytes((1, 1, 5, 5), (1, 1, 3, 3), (1, 1, 3, 3), 4) == 172
+    assert roofline.conv2d_bytes((2, 3, 4, 4), (5, 3, 3, 3), (2, 5, 2, 2), 8) == 8 * (96 + 135 + 40)
+    with pytest.raises(ValueError, match="bytes_moved"):
+        roofline.arithmetic_intensity(1, 0)
+    with pytest.raises(ValueError, match="w_shape"):
+        roofline.conv2d_bytes((1, 1, 5, 5), (1, 3, 3), (1, 1, 3, 3))
+
+
+def test_attainable_is_the_lower_ceiling():
+    # peak 100 GFLOP/s, 10 GB/s: the ridge is at 10 FLOP/byte
+    assert roofline.ridge_point(100, 10) == 10
+    assert roofline.attainable_gflops(1, 100, 10) == 10
+    assert roofline.attainable_gflops(10, 100, 10) == 100
+    assert roofline.attainable_gflops(1000, 100, 10) == 100
+    np.testing.assert_array_equal(roofline.attainable_gflops(np.array([0.5, 50]), 100, 10), [5, 100])
+    with pytest.raises(ValueError, match="peak_gflops"):
+        roofline.attainable_gflops(1, 0, 10)
+
+
+def test_roofline_chart():
+    points = [
+        {"label": "conv", "intensity": 40.0, "gflops": 80.0, "series": "numba"},
+        {"label": "pool", "intensity": 0.2, "gflops": 1.0, "series": "numba"},
+        {"label": "conv", "intensity": 40.0, "gflops": 0.02, "series": "python", "extrapolated": True},
+    ]
+    fig = roofline.roofline_chart(points, 200, 20, machine="test machine")
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    texts = [t.get_text() for t in ax.texts]
+    assert texts.count("conv") == 2 and "pool" in texts
+    assert any("ridge point: 10 FLOP/byte" in t for t in texts)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "numba" in legend and "python" in legend and any("extrapolated" in t for t in legend)
+    assert "test machine" in fig._supxlabel.get_text()
+
+
+def test_roofline_chart_without_points_draws_the_roof():
+    fig = roofline.roofline_chart([], 100, 10, machine="m")
+    assert any("compute bound: 100 GFLOP/s" in t.get_text() for t in fig.axes[0].texts)
+
+
+def test_roofline_chart_rejects_bad_points():
+    with pytest.raises(ValueError, match="label"):
+        roofline.roofline_chart([{"intensity": 1.0, "gflops": 1.0}], 100, 10)
+    with pytest.raises(ValueError, match="'slow'"):
+        roofline.roofline_chart([{"label": "slow", "intensity": 1.0, "gflops": 0.0}], 100, 10)
