@@ -14,6 +14,10 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .PHONY: book test unit notebooks strict-book lab clean help
 
+# The book's own runs treat an exercise check that does not pass as an error,
+# so a broken solution fails the build (readers in `make lab` just get feedback).
+book notebooks strict-book: export CNNLAB_STRICT_EXERCISES := 1
+
 help:
 	@echo "make book   build the book into _build/html (notebooks executed, cached)"
 	@echo "make test   unit tests, nbval on every notebook, strict book build"
