@@ -193,3 +193,4 @@ def softmax(x, axis=-1) -> np.ndarray:
     out = np.empty_like(rows)
     _softmax_rows(rows, out)
     return np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, axis))
+from .grad_numba import conv2d_backward, max_pool2d_backward, avg_pool2d_backward, relu_backward, linear_backward, softmax_cross_entropy  # noqa: E402,F401

@@ -1,0 +1,246 @@
+"""Backward operators in vectorized NumPy: the gradients that training needs.
+
+Each ``*_backward`` function takes ``dy``, the gradient of the loss with
+respect to an operator's output, plus that operator's inputs, and returns the
+gradients with respect to those inputs (backpropagation, Rumelhart et al.
+1986). Shapes, dtypes and bad-input rules are the forward operators' own:
+float32 in gives float32 out, inputs are never modified, and the
+``check_*_backward`` functions below validate everything before any
+arithmetic runs. The Numba twins in :mod:`cnnlab.grad_numba` call the same
+checks.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .checks import (
+    Pair,
+    as_float_array,
+    check_conv2d,
+    check_elementwise,
+    check_linear,
+    check_pool2d,
+    result_dtype,
+)
+
+# ---------------------------------------------------------------------------
+# Argument checks, shared with grad_numba.
+
+
+def check_gradient_shape(dy, expected: tuple[int, ...], operator: str, **inputs) -> np.ndarray:
+    """Check that ``dy`` has exactly the shape of the forward operator's output for these inputs."""
+    dy = as_float_array("dy", dy)
+    if dy.shape != tuple(expected):
+        described = ", ".join(f"{name} {value}" for name, value in inputs.items())
+        raise ValueError(
+            f"dy must have the {operator} output shape {tuple(expected)} for {described}, got shape {dy.shape}"
+        )
+    return dy
+
+
+class Conv2dBackwardArgs(NamedTuple):
+    dy: np.ndarray
+    x: np.ndarray
+    w: np.ndarray
+    stride: Pair
+    padding: Pair
+    dtype: np.dtype
+
+
+def check_conv2d_backward(dy, x, w, stride=1, padding=0) -> Conv2dBackwardArgs:
+    """Check ``conv2d_backward`` arguments; dy must be (N, F, OH, OW), the forward output shape."""
+    fwd = check_conv2d(x, w, None, stride, padding)
+    dy = check_gradient_shape(
+        dy, fwd.out_shape, "conv2d", x=fwd.x.shape, w=fwd.w.shape, stride=fwd.stride, padding=fwd.padding
+    )
+    return Conv2dBackwardArgs(dy, fwd.x, fwd.w, fwd.stride, fwd.padding, result_dtype(dy, fwd.x, fwd.w))
+
+
+class Pool2dBackwardArgs(NamedTuple):
+    dy: np.ndarray
+    x: np.ndarray
+    kernel_size: Pair
+    stride: Pair
+    dtype: np.dtype
+
+
+def check_pool2d_backward(dy, x, kernel_size, stride=None) -> Pool2dBackwardArgs:
+    """Check pooling backward arguments; dy must be (N, C, OH, OW), the forward output shape."""
+    fwd = check_pool2d(x, kernel_size, stride)
+    dy = check_gradient_shape(
+        dy, fwd.out_shape, "pooling", x=fwd.x.shape, kernel_size=fwd.kernel_size, stride=fwd.stride
+    )
+    return Pool2dBackwardArgs(dy, fwd.x, fwd.kernel_size, fwd.stride, result_dtype(dy, fwd.x))
+
+
+def check_relu_backward(dy, x) -> tuple[np.ndarray, np.ndarray, np.dtype]:
+    """Check ``relu_backward`` arguments; dy must have the shape of x."""
+    x = check_elementwise(x)
+    dy = check_gradient_shape(dy, x.shape, "relu", x=x.shape)
+    return dy, x, result_dtype(dy, x)
+
+
+class LinearBackwardArgs(NamedTuple):
+    dy: np.ndarray
+    x: np.ndarray
+    w: np.ndarray
+    dtype: np.dtype
+
+
+def check_linear_backward(dy, x, w) -> LinearBackwardArgs:
+    """Check ``linear_backward`` arguments; dy must be (N, out)."""
+    fwd = check_linear(x, w)
+    out_shape = (fwd.x.shape[0], fwd.w.shape[0])
+    dy = check_gradient_shape(dy, out_shape, "linear", x=fwd.x.shape, w=fwd.w.shape)
+    return LinearBackwardArgs(dy, fwd.x, fwd.w, result_dtype(dy, fwd.x, fwd.w))
+
+
+def check_softmax_cross_entropy(logits, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Check logits (N, K) and integer labels (N,) with every label in [0, K)."""
+    logits = as_float_array("logits", logits, ndim=2)
+    n_rows, n_classes = logits.shape
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
+    if labels.shape != (n_rows,):
+        raise ValueError(
+            f"labels must have shape ({n_rows},), one per row of logits {logits.shape}, got shape {labels.shape}"
+        )
+    bad = labels[(labels < 0) | (labels >= n_classes)]
+    if bad.size:
+        raise ValueError(
+            f"labels must be in [0, {n_classes}) for logits {logits.shape}, got {bad[:5].tolist()}"
+            + (f" and {bad.size - 5} more" if bad.size > 5 else "")
+        )
+    return logits, labels.astype(np.intp, copy=False)
+
+
+# ---------------------------------------------------------------------------
+# The operators.
+
+
+def window_taps(a: np.ndarray, kernel_size: Pair, stride: Pair, out_hw: tuple[int, int]):
+    """Yield, for each tap (di, dj) of the pooling or kernel window, the strided view of a (N, C, H, W) it covers.
+
+    ``view[:, :, i, j]`` is ``a[:, :, i*sh + di, j*sw + dj]``, element (di, dj)
+    of window (i, j). A view never holds one element twice, so ``view += g``
+    adds into ``a`` correctly even where windows overlap. (The same slices as
+    the forward pooling in ``backend_numpy``, which reads through them.)
+    """
+    (kh, kw), (sh, sw), (oh, ow) = kernel_size, stride, out_hw
+    for di in range(kh):
+        for dj in range(kw):
+            yield a[:, :, di : di + sh * (oh - 1) + 1 : sh, dj : dj + sw * (ow - 1) + 1 : sw]
+
+
+def conv2d_backward(dy, x, w, stride=1, padding=0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of ``conv2d`` with respect to x (N, C, H, W), w (F, C, KH, KW) and b (F,).
+
+    dy is (N, F, OH, OW). The gradient of a convolution is two more
+    convolutions (Dumoulin & Visin 2016, section 4):
+
+    - ``dw[f, c] = sum_n x[n, c] ⋆ dy[n, f]``: a cross-correlation of the
+      padded input with dy, dilated by the stride. We take it as im2col + GEMM,
+      exactly like the forward pass: ``tensordot`` of dy with the sliding
+      windows of the padded input.
+    - ``dx`` is the *transposed* convolution: a full convolution of dy,
+      dilated by the stride, with the flipped kernel ``w[:, :, ::-1, ::-1]``
+      transposed to (C, F, KH, KW). Every output ``y[n, f, i, j]`` read one
+      window of the padded input through ``w[f]``, so its gradient goes back
+      onto that window through the same weights. We compute it in that
+      scatter form (col2im): one matrix product gives every window's share
+      ``dy[n, :, i, j] @ w``, then a loop over the KH*KW taps adds tap
+      ``(di, dj)`` of all windows into a padded buffer with one strided slice.
+      Overlapping windows accumulate; rows and columns that no window reads
+      (stride larger than the kernel) keep a zero gradient, and the padded
+      border is cut off at the end.
+
+    ``db`` is dy summed over the batch and both spatial axes.
+    """
+    args = check_conv2d_backward(dy, x, w, stride, padding)
+    dtype = args.dtype
+    dy, x, w = (a.astype(dtype, copy=False) for a in (args.dy, args.x, args.w))
+    (sh, sw), (ph, pw) = args.stride, args.padding
+    height, width = x.shape[2:]
+    kh, kw = w.shape[2:]
+
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # (N, C, OH, OW, KH, KW)
+    dw = np.tensordot(dy, windows, axes=([0, 2, 3], [0, 2, 3]))  # (F, C, KH, KW)
+    db = dy.sum(axis=(0, 2, 3))
+
+    shares = np.tensordot(dy, w, axes=([1], [0]))  # (N, OH, OW, C, KH, KW)
+    shares = shares.transpose(0, 3, 4, 5, 1, 2)  # (N, C, KH, KW, OH, OW)
+    dxp = np.zeros(xp.shape, dtype)
+    for (di, dj), tap in zip(np.ndindex(kh, kw), window_taps(dxp, (kh, kw), args.stride, dy.shape[2:])):
+        tap += shares[:, :, di, dj]
+    dx = np.ascontiguousarray(dxp[:, :, ph : ph + height, pw : pw + width])
+    return dx, np.ascontiguousarray(dw), db
+
+
+def max_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
+    """Gradient of ``max_pool2d`` with respect to x (N, C, H, W); dy is (N, C, OH, OW).
+
+    Each window passes its gradient to the element the forward pass picked:
+    the first maximum in row-major window order. Overlapping windows add up.
+    """
+    args = check_pool2d_backward(dy, x, kernel_size, stride)
+    dy = args.dy.astype(args.dtype, copy=False)
+    x_taps = list(window_taps(args.x, args.kernel_size, args.stride, dy.shape[2:]))
+    top = np.maximum.reduce(x_taps)  # the forward output
+    dx = np.zeros(args.x.shape, args.dtype)
+    unclaimed = np.ones(dy.shape, bool)  # windows whose maximum is not found yet
+    for x_tap, dx_tap in zip(x_taps, window_taps(dx, args.kernel_size, args.stride, dy.shape[2:])):
+        first = unclaimed & (x_tap == top)
+        dx_tap += np.where(first, dy, 0)
+        unclaimed &= ~first
+    return dx
+
+
+def avg_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
+    """Gradient of ``avg_pool2d`` with respect to x (N, C, H, W); dy is (N, C, OH, OW).
+
+    Every element of a window gets an equal share, ``dy / (KH * KW)``.
+    """
+    args = check_pool2d_backward(dy, x, kernel_size, stride)
+    share = args.dy.astype(args.dtype, copy=False) / (args.kernel_size[0] * args.kernel_size[1])
+    dx = np.zeros(args.x.shape, args.dtype)
+    for dx_tap in window_taps(dx, args.kernel_size, args.stride, share.shape[2:]):
+        dx_tap += share
+    return dx
+
+
+def relu_backward(dy, x) -> np.ndarray:
+    """Gradient of ``relu``: dy where x > 0, zero elsewhere (also at x == 0). Any shape."""
+    dy, x, dtype = check_relu_backward(dy, x)
+    return np.where(x > 0, dy, 0).astype(dtype, copy=False)
+
+
+def linear_backward(dy, x, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of ``linear`` (``y = x @ w.T + b``); dy (N, out) -> dx (N, in), dw (out, in), db (out,)."""
+    args = check_linear_backward(dy, x, w)
+    dy, x, w = (a.astype(args.dtype, copy=False) for a in (args.dy, args.x, args.w))
+    return dy @ w, dy.T @ x, dy.sum(axis=0)
+
+
+def softmax_cross_entropy(logits, labels) -> tuple[np.floating, np.ndarray]:
+    """Mean cross-entropy of softmax(logits) against integer labels, and its gradient.
+
+    logits is (N, K), labels is (N,) with values in [0, K). Returns the mean
+    loss ``-mean(log softmax(logits)[n, labels[n]])`` as a scalar of the
+    logits' dtype and ``dlogits = (softmax(logits) - onehot(labels)) / N``.
+    The log-sum-exp is shifted by each row's maximum so large logits never
+    overflow (Goodfellow et al. 2016, section 4.1).
+    """
+    logits, labels = check_softmax_cross_entropy(logits, labels)
+    rows = np.arange(logits.shape[0])
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = -log_probs[rows, labels].mean()
+    dlogits = np.exp(log_probs)
+    dlogits[rows, labels] -= 1
+    dlogits /= logits.shape[0]
+    return loss, dlogits
