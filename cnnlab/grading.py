@@ -14,6 +14,7 @@ which is what a student working through the exercises wants.
 """
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import threading
@@ -59,8 +60,11 @@ class Report:
         return self.passed
 
 
-class ExerciseTimeout(Exception):
-    """Raised inside the student's code when the time limit runs out."""
+class ExerciseTimeout(BaseException):
+    """Raised inside the student's code when the time limit runs out.
+
+    A BaseException, so a student's ``except Exception:`` cannot swallow it.
+    """
 
 
 @contextmanager
@@ -68,7 +72,8 @@ def time_limit(seconds: float):
     """Interrupt pure-Python code after ``seconds`` with ExerciseTimeout.
 
     Uses SIGALRM, which only the main thread can receive; Jupyter runs cells
-    in the main thread. Elsewhere (or on Windows) the call runs unbounded.
+    in the main thread. Elsewhere (or on Windows) the call runs unbounded, and
+    so does compiled code (Numba), which Python cannot interrupt.
     """
     usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     if not usable:
@@ -108,9 +113,19 @@ def student_line(error: BaseException) -> str:
     return f"\n  in your code, line {frame.lineno}: {frame.line}"
 
 
-def describe_inputs(case: Case) -> str:
-    parts = [f"  argument {i + 1}:\n{_indent(show(a))}" if isinstance(a, np.ndarray) else f"  argument {i + 1}: {a!r}"
-             for i, a in enumerate(case.args)]
+def argument_names(fn, count: int) -> list[str]:
+    """The names of fn's first ``count`` parameters, as the student wrote them ("argument 1", ... if unknown)."""
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # some compiled functions have no signature
+        parameters = []
+    positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return positional[:count] if len(positional) >= count else [f"argument {i + 1}" for i in range(count)]
+
+
+def describe_inputs(case: Case, names: list[str]) -> str:
+    parts = [f"  {name}:\n{_indent(show(a))}" if isinstance(a, np.ndarray) else f"  {name}: {a!r}"
+             for name, a in zip(names, case.args)]
     parts += [f"  {k}={v!r}" for k, v in case.kwargs.items()]
     return "\n".join(parts)
 
@@ -119,11 +134,16 @@ def _indent(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
+def _shorten(text: str, limit: int = 600) -> str:
+    """Long error messages (Numba's typing errors run to pages) cut to their start."""
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
 def _copy(value):
     return value.copy() if isinstance(value, np.ndarray) else value
 
 
-def _run_case(fn, case: Case, limit: float):
+def _run_case(fn, case: Case, limit: float, error_hints: dict, names: list[str]):
     """Call fn on copies of the case's inputs; return (result, error message or None, not_implemented)."""
     args = tuple(_copy(a) for a in case.args)
     kwargs = {k: _copy(v) for k, v in case.kwargs.items()}
@@ -134,23 +154,26 @@ def _run_case(fn, case: Case, limit: float):
         return None, None, True
     except ExerciseTimeout:
         return None, f"it ran for more than {limit:g} s and was stopped. Is there a loop that never ends?", False
-    except Exception as error:  # a student's code can raise anything; report it, don't crash
-        return None, f"it raised {type(error).__name__}: {error}{student_line(error)}", False
-    changed = [i + 1 for i, (a, b) in enumerate(zip(case.args, args))
+    except (Exception, SystemExit) as error:  # a student's code can raise anything; report it, don't crash
+        hint = next((text for kind, text in error_hints.items() if isinstance(error, kind)), None)
+        message = f"it raised {type(error).__name__}: {_shorten(str(error))}{student_line(error)}"
+        return None, message + (f"\n\nHint: {hint}" if hint else ""), False
+    given = [*zip(case.args, args), *((case.kwargs[k], kwargs[k]) for k in case.kwargs)]
+    changed = [name for name, (a, b) in zip([*names, *case.kwargs], given)
                if isinstance(a, np.ndarray) and (a.shape != b.shape or not np.array_equal(a, b, equal_nan=True))]
     if changed:
-        return None, (f"it modified its input argument(s) {changed}. Functions must not change their inputs: "
-                      "work on a new array (np.zeros, .copy()) instead of writing into x."), False
+        return None, (f"it modified its input ({', '.join(changed)}). Functions must not change their inputs: "
+                      "write into a new array (np.zeros, .copy()) instead."), False
     return result, None, False
 
 
-def _compare(result, case: Case, diagnoses: list[Diagnosis]) -> str | None:
+def _compare(result, case: Case, diagnoses: list[Diagnosis], names: list[str]) -> str | None:
     """None when result matches case.expected, else an explanation with a hint."""
     expected = case.expected
     if result is None:
         return "it returned None. Did you forget the `return` statement?"
     if not isinstance(expected, np.ndarray):
-        return _compare_scalar(result, case, diagnoses)
+        return _compare_scalar(result, case, diagnoses, names)
     if not isinstance(result, np.ndarray):
         return (f"it returned a {type(result).__name__}, but a NumPy array was expected. "
                 "Build the result with np.zeros(...) or convert it with np.array(...).")
@@ -161,15 +184,25 @@ def _compare(result, case: Case, diagnoses: list[Diagnosis]) -> str | None:
         problem = f"the result has shape {result.shape}, but shape {expected.shape} was expected."
     elif not np.allclose(result, expected, rtol=case.rtol, atol=case.atol, equal_nan=True):
         problem = "the values are wrong."
+        hint = _integer_hint(expected, result)
     elif result.dtype != expected.dtype:
         problem = f"the values are right, but the dtype is {result.dtype}; expected {expected.dtype}."
-        hint = ("Create the output with the input's dtype, e.g. np.zeros(shape, dtype=x.dtype): "
+        hint = ("create the output with the input's dtype, e.g. np.zeros(shape, dtype=x.dtype): "
                 "float32 in should give float32 out.")
     else:
         return None
     hint = hint or _first_hint(diagnoses, expected, result, case)
-    text = f"{problem}\n\nInput:\n{describe_inputs(case)}\nExpected:\n{_indent(show(expected))}\nGot:\n{_indent(show(result))}"
+    text = (f"{problem}\n\nInput:\n{describe_inputs(case, names)}\n"
+            f"Expected:\n{_indent(show(expected))}\nGot:\n{_indent(show(result))}")
     return text + (f"\n\nHint: {hint}" if hint else "")
+
+
+def _integer_hint(expected, result) -> str | None:
+    """The most common dtype mistake: an integer output array silently truncates every value."""
+    if result.dtype.kind in "iub" and expected.dtype.kind == "f":
+        return (f"your result has dtype {result.dtype}, so every value was rounded to a whole number. Create the "
+                "output as a float array with the input's dtype: np.zeros(shape, dtype=x.dtype).")
+    return None
 
 
 def _first_hint(diagnoses, expected, result, case: Case) -> str | None:
@@ -184,43 +217,59 @@ def _first_hint(diagnoses, expected, result, case: Case) -> str | None:
     return None
 
 
-def _compare_scalar(result, case: Case, diagnoses: list[Diagnosis]) -> str | None:
+def _compare_scalar(result, case: Case, diagnoses: list[Diagnosis], names: list[str]) -> str | None:
     """Compare a single number (a size, a FLOP count, a ratio) with the expected one."""
     expected = case.expected
+    if isinstance(result, np.ndarray) and result.ndim == 0:
+        result = result[()]
     if isinstance(result, (bool, np.bool_)) or not isinstance(result, (int, float, np.integer, np.floating)):
         return f"it returned {result!r} ({type(result).__name__}), but a number was expected."
-    if np.isclose(result, expected, rtol=case.rtol, atol=case.atol):
+    if isinstance(expected, (int, np.integer)):  # a count or a size: exact, and an int
+        if result == expected and not isinstance(result, (int, np.integer)):
+            return (f"it returned {result!r}, a float; expected the whole number {expected!r}. Sizes and counts "
+                    "are ints: use floor division // instead of /.")
+        if result == expected:
+            return None
+    elif np.isclose(result, expected, rtol=case.rtol, atol=case.atol):
         return None
     hint = _first_hint(diagnoses, expected, result, case)
-    text = f"expected {expected!r}, got {result!r}.\n\nInput:\n{describe_inputs(case)}"
+    text = f"expected {expected!r}, got {result!r}.\n\nInput:\n{describe_inputs(case, names)}"
     return text + (f"\n\nHint: {hint}" if hint else "")
 
 
-def grade(exercise: str, fn, cases: list[Case], diagnoses: list[Diagnosis] = (), time_limit_s: float = 10.0) -> Report:
-    """Run ``fn`` on each case in order and return a Report whose text is the feedback."""
+def grade(exercise: str, fn, cases: list[Case], diagnoses: list[Diagnosis] = (), error_hints: dict | None = None,
+          time_limit_s: float = 10.0) -> Report:
+    """Run ``fn`` on each case in order and return a Report whose text is the feedback.
+
+    ``diagnoses`` explain a wrong answer; ``error_hints`` maps an exception
+    type (e.g. IndexError) to the hint shown when the student's code raises it.
+    """
     if not callable(fn):
         report = Report(exercise, False, "failed", f"✗ {exercise}: expected a function, got {type(fn).__name__}.")
-        return _finish(report)
+        return finish(report)
     start = time.perf_counter()
     for number, case in enumerate(cases, 1):
-        result, error, not_implemented = _run_case(fn, case, time_limit_s)
+        names = argument_names(fn, len(case.args))
+        result, error, not_implemented = _run_case(fn, case, time_limit_s, error_hints or {}, names)
         if not_implemented:
-            return _finish(Report(exercise, False, "not implemented",
-                                  f"… {exercise}: not implemented yet. Replace `raise NotImplementedError` with your code."))
-        problem = error or _compare(result, case, list(diagnoses))
+            message = f"… {exercise}: not implemented yet. Replace `raise NotImplementedError` with your code."
+            return finish(Report(exercise, False, "not implemented", message))
+        problem = error or _compare(result, case, list(diagnoses), names)
         if problem:
             message = f"✗ {exercise}: case {number} of {len(cases)} ({case.name}) failed: {problem}"
-            return _finish(Report(exercise, False, "failed", message, time.perf_counter() - start))
+            return finish(Report(exercise, False, "failed", message, time.perf_counter() - start))
     seconds = time.perf_counter() - start
-    return _finish(Report(exercise, True, "passed",
-                          f"✓ {exercise}: passed all {len(cases)} cases in {seconds * 1e3:.0f} ms.", seconds))
+    message = f"✓ {exercise}: passed all {len(cases)} cases in {seconds * 1e3:.0f} ms."
+    return finish(Report(exercise, True, "passed", message, seconds))
 
 
 def strict() -> bool:
+    """True when CNNLAB_STRICT_EXERCISES is set (and not 0): a check that does not pass raises."""
     return os.environ.get("CNNLAB_STRICT_EXERCISES", "") not in ("", "0")
 
 
-def _finish(report: Report) -> Report:
+def finish(report: Report) -> Report:
+    """Return the report; in strict mode (the book's own runs) raise if it did not pass."""
     if strict() and not report.passed:
         raise AssertionError(report.message)
     return report

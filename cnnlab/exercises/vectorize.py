@@ -1,24 +1,38 @@
-"""Checkers for the exercises of chapters 4-5 (NumPy and Numba)."""
+"""Checkers for the exercises of chapters 4-5 (NumPy and Numba): pooling, the full conv layer, speed.
+
+Correctness comes first, on a graded series of cases with hints, as in
+:mod:`cnnlab.exercises.basics`. Speed exercises then time the student's
+function against a reference in the same run, in interleaved rounds, and
+judge the ratio, so the verdict does not depend on how fast or busy the
+machine is.
+"""
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import backend
-from ..grading import Case, Report, grade, strict
-from .basics import hint_off_by_one
+from ..grading import Case, Report, finish, grade
+from .basics import CONV2D_HINTS, DILATED_INDEX_HINT, INDEX_ERROR_HINT, dilated_cases, dilated_hints, hint_off_by_one
 
-__all__ = ["check_max_pool2d", "check_faster_than"]
+__all__ = ["check_max_pool2d", "check_conv2d_layer", "check_conv2d_dilated_fast", "check_conv1x1_fast",
+           "check_faster_than", "conv2d_layer_cases"]
 
 _reference = backend("numpy")
 _rng_seed = 2026
+_FLOAT32 = dict(rtol=1e-4, atol=1e-5)
+SHAPE_ERROR_HINT = ("if the message is about shapes that do not match, print the shapes of your slices: with "
+                    "stride S, the slice for tap (di, dj) is xp[:, :, di : di + S*(OH - 1) + 1 : S, ...] and has "
+                    "shape (N, C, OH, OW).")
 
 
+# ----------------------------------------------------------------- chapter 4
 def pool_cases(reference_fn) -> list[Case]:
     rng = np.random.default_rng(_rng_seed)
     tiny = np.arange(16.0).reshape(1, 1, 4, 4)
-    specs = [("the 4x4 example, 2x2 windows", tiny, 2), ("odd size 5x7 (floor mode drops the rest)",
-             rng.standard_normal((1, 2, 5, 7)), 2),
-             ("3x3 windows on a batch", rng.standard_normal((3, 4, 9, 9)).astype(np.float32), 3),
+    specs = [("the 4x4 example, 2x2 windows", tiny, 2),
+             ("odd size 5x7 (floor mode drops the rest)", rng.standard_normal((1, 2, 5, 7)), 2),
+             ("3x3 windows on a float32 batch", rng.standard_normal((3, 4, 9, 9)).astype(np.float32), 3),
              ("random (4, 3, 12, 10)", rng.standard_normal((4, 3, 12, 10)), 2)]
     return [Case(name, (x, k), reference_fn(x, k)) for name, x, k in specs]
 
@@ -33,36 +47,147 @@ def check_max_pool2d(student_fn) -> Report:
 
     def hint_overlap(expected, result, case):
         x, k = case.args
-        dense = _reference.max_pool2d(x, k, 1)
-        if result.shape == dense.shape:
+        if result.shape == _reference.max_pool2d(x, k, 1).shape:
             return (f"your windows overlap (stride 1). Pooling windows step by the window size: take every "
                     f"{k}-th window, e.g. sliding_window_view(x, ({k}, {k}), axis=(2, 3))[:, :, ::{k}, ::{k}].")
         return None
 
-    return grade("max_pool2d", student_fn, pool_cases(_reference.max_pool2d), [hint_overlap, hint_off_by_one, hint_mean])
+    def hint_wrong_axes(expected, result, case):
+        x, k = case.args
+        windows = sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::k, ::k]
+        if np.array_equal(result, windows.max(axis=(2, 3))):
+            return ("you took the maximum over the window positions (axes 2 and 3 of the window view). The window "
+                    "contents are the last two axes: .max(axis=(-2, -1)).")
+        return None
+
+    def hint_started_at_zero(expected, result, case):
+        if result.shape == expected.shape and np.allclose(result, np.maximum(expected, 0)):
+            return ("a window of negative numbers has a negative maximum, but you got 0: start each window's "
+                    "maximum from its first value (or -np.inf), not from 0.")
+        return None
+
+    return grade("max_pool2d", student_fn, pool_cases(_reference.max_pool2d),
+                 [hint_wrong_axes, hint_overlap, hint_off_by_one, hint_mean, hint_started_at_zero])
 
 
+def conv2d_layer_cases() -> list[Case]:
+    """Cases for ``conv2d(x, w, b=None, stride=1, padding=0)`` on (N, C, H, W) float32 arrays."""
+    rng = np.random.default_rng(_rng_seed)
+
+    def normal(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    seed = np.arange(1, 26, dtype=np.float32).reshape(1, 1, 5, 5)
+    edge = np.array([[1.0, 0.0, -1.0]] * 3, dtype=np.float32).reshape(1, 1, 3, 3)
+    specs = [
+        ("the 5x5 worked example as (1, 1, 5, 5)", seed, edge, None, 1, 0),
+        ("3 input channels", normal(1, 3, 6, 7), normal(1, 3, 3, 3), None, 1, 0),
+        ("4 filters with a bias", normal(1, 3, 6, 7), normal(4, 3, 3, 3), normal(4), 1, 0),
+        ("a batch of 2", normal(2, 3, 6, 7), normal(4, 3, 3, 3), normal(4), 1, 0),
+        ("stride 2", normal(2, 3, 9, 10), normal(4, 3, 3, 3), normal(4), 2, 0),
+        ("padding 1", normal(2, 3, 9, 10), normal(4, 3, 3, 3), normal(4), 1, 1),
+        ("stride 3, padding 2 and a 3x2 kernel", normal(2, 3, 8, 9), normal(5, 3, 3, 2), normal(5), 3, 2),
+        ("random (3, 8, 12, 10), 6 filters of 5x3, stride 2, padding 2", normal(3, 8, 12, 10), normal(6, 8, 5, 3),
+         normal(6), 2, 2),
+    ]
+    return [Case(name, (x, w, b), _reference.conv2d(x, w, b, stride=s, padding=p), dict(stride=s, padding=p),
+                 **_FLOAT32) for name, x, w, b, s, p in specs]
+
+
+def hint_forgot_bias(expected, result, case):
+    x, w, b = case.args
+    if b is not None and np.allclose(result, expected - b[:, None, None], **_FLOAT32):
+        return "you forgot the bias: add b[f] to every value of filter f's map, e.g. out += b[:, None, None]."
+    return None
+
+
+def hint_batch_filter_axes(expected, result, case):
+    if result.ndim == 4 and np.allclose(result.transpose(1, 0, 2, 3), expected, **_FLOAT32):
+        return ("the first two axes are swapped: the output is (N, F, OH, OW). np.tensordot(w_tap, tap, "
+                "axes=([1], [1])) gives (F, N, OH, OW); transpose(1, 0, 2, 3) puts the batch first.")
+    return None
+
+
+def check_conv2d_layer(student_fn) -> Report:
+    """``student_fn(x, w, b=None, stride=1, padding=0)``: x (N, C, H, W), w (F, C, KH, KW) -> (N, F, OH, OW)."""
+    hints = [hint_forgot_bias, hint_batch_filter_axes, *CONV2D_HINTS]
+    return grade("conv2d_layer", student_fn, conv2d_layer_cases(), hints,
+                 {IndexError: INDEX_ERROR_HINT, ValueError: SHAPE_ERROR_HINT})
+
+
+def _conv2d_dilated_loops(image, kernel, dilation):
+    """Plain Python loops, as in chapter 2: the reference the vectorized version races against."""
+    image, kernel = image.tolist(), kernel.tolist()
+    kh, kw = len(kernel), len(kernel[0])
+    out_h, out_w = len(image) - (kh - 1) * dilation, len(image[0]) - (kw - 1) * dilation
+    return np.array([[sum(image[i + di * dilation][j + dj * dilation] * kernel[di][dj]
+                          for di in range(kh) for dj in range(kw)) for j in range(out_w)] for i in range(out_h)])
+
+
+def check_conv2d_dilated_fast(student_fn, min_speedup: float = 10) -> Report:
+    """``student_fn(image, kernel, dilation)``, vectorized: correct, and ``min_speedup`` x faster than loops."""
+    rng = np.random.default_rng(_rng_seed)
+    args = (rng.standard_normal((64, 64)), rng.standard_normal((3, 3)), 2)
+    return check_faster_than(student_fn, _conv2d_dilated_loops, args, min_speedup, "conv2d_dilated_fast",
+                             cases=dilated_cases(), diagnoses=dilated_hints(),
+                             error_hints={IndexError: DILATED_INDEX_HINT},
+                             advice="Correct, but not fast enough yet: is there still a Python loop over pixels? "
+                                    "Loop over the kernel taps only, each one a whole-array slice.")
+
+
+# ----------------------------------------------------------------- chapter 5
+def check_conv1x1_fast(student_fn, given_fn, min_speedup: float = 3) -> Report:
+    """``student_fn(x, w)``, a 1x1 convolution x (N, C, H, W), w (F, C) -> (N, F, H, W), beating ``given_fn``.
+
+    ``given_fn`` is the exercise's slow kernel, compiled by Numba like the student's; both are timed in one run.
+    """
+    rng = np.random.default_rng(_rng_seed)
+
+    def normal(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    specs = [("2 channels of 2x2 pixels; filter 0 adds the channels, filter 1 is 2 x channel 0 - channel 1",
+              np.arange(1, 9, dtype=np.float32).reshape(1, 2, 2, 2), np.array([[1, 1], [2, -1]], np.float32)),
+             ("3 channels, 4 filters", normal(1, 3, 4, 5), normal(4, 3)),
+             ("a batch of 2, 8 channels, 5 filters, 6x7 pixels", normal(2, 8, 6, 7), normal(5, 8))]
+    cases = [Case(name, (x, w), np.einsum("fc,nchw->nfhw", w, x), **_FLOAT32) for name, x, w in specs]
+
+    def hint_weights_transposed(expected, result, case):
+        x, w = case.args
+        if w.shape[0] == w.shape[1] and np.allclose(result, np.einsum("cf,nchw->nfhw", w, x), **_FLOAT32):
+            return "w has shape (F, C): the weight of channel c in filter f is w[f, c], not w[c, f]."
+        return None
+
+    args = (normal(2, 64, 32, 32), normal(64, 64))
+    return check_faster_than(student_fn, given_fn, args, min_speedup, "conv1x1_fast", cases=cases,
+                             diagnoses=[hint_weights_transposed],
+                             advice="Correct, but not fast enough yet: make the innermost loop run along a row of "
+                                    "the image (j), with the weight read once before it, so that each step reads the "
+                                    "next float in memory and does not depend on the previous step.")
+
+
+# ----------------------------------------------------------------- speed, for chapters 4 and 5
 def check_faster_than(student_fn, reference_fn, args: tuple, min_speedup: float, exercise: str = "speed",
+                      cases: list[Case] | None = None, diagnoses=(), error_hints: dict | None = None,
+                      advice: str = "Correct, but not fast enough yet: look at the innermost loop.",
                       repeat: int = 7) -> Report:
-    """Check ``student_fn(*args)`` matches ``reference_fn(*args)`` and beats it by ``min_speedup``.
+    """Check ``student_fn`` is correct and beats ``reference_fn(*args)`` by ``min_speedup``.
 
-    Both are timed in the same run, in interleaved rounds, so the verdict is
-    a ratio and does not depend on how fast or busy the machine is.
+    Correctness is graded on ``cases`` (if given) and then on ``args`` itself.
+    Both functions are then timed in the same run, in interleaved rounds, so
+    the verdict is a ratio and does not depend on how busy the machine is.
     """
     from ..bench import compare
 
-    expected = reference_fn(*args)
-    correctness = grade(exercise, student_fn, [Case("correctness", args, expected, rtol=1e-4, atol=1e-5)])
+    expected = np.asarray(reference_fn(*args))
+    timed = Case("the timed input", args, expected, **_FLOAT32)
+    correctness = grade(exercise, student_fn, [*(cases or []), timed], diagnoses, error_hints)
     if not correctness.passed:
         return correctness
     timings = compare({"yours": student_fn, "reference": reference_fn}, *args, repeat=repeat)
     speedup = timings["reference"].median / timings["yours"].median
-    verdict = (f"{exercise}: your version took {timings['yours']}, the reference {timings['reference']}: "
-               f"{speedup:.1f}x faster (the goal is {min_speedup:g}x).")
+    verdict = (f"{exercise}: correct on all {len(cases or []) + 1} cases; your version took {timings['yours']}, "
+               f"the reference {timings['reference']}: {speedup:.1f}x faster (the goal is {min_speedup:g}x).")
     if speedup >= min_speedup:
         return Report(exercise, True, "passed", "✓ " + verdict, timings["yours"].median)
-    message = "✗ " + verdict + " Correct, but not fast enough yet: look at the innermost loop."
-    report = Report(exercise, False, "failed", message, timings["yours"].median)
-    if strict():
-        raise AssertionError(message)
-    return report
+    return finish(Report(exercise, False, "failed", f"✗ {verdict} {advice}", timings["yours"].median))
