@@ -12,7 +12,7 @@ export JUPYTER_CONFIG_DIR := $(CURDIR)/.jupyter
 # Silences debugpy's "frozen modules" warning inside executed kernels.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test unit notebooks strict-book lab clean help
+.PHONY: book test unit notebooks strict-book browser-test lab student clean help
 
 # The book's own runs treat an exercise check that does not pass as an error,
 # so a broken solution fails the build (readers in `make lab` just get feedback).
@@ -20,7 +20,8 @@ book notebooks strict-book: export CNNLAB_STRICT_EXERCISES := 1
 
 help:
 	@echo "make book   build the book into _build/html (notebooks executed, cached)"
-	@echo "make test   unit tests, nbval on every notebook, strict book build"
+	@echo "make test   unit tests, nbval on every notebook, strict book build, browser test"
+	@echo "make student   student edition of every notebook into student/"
 	@echo "make lab    open JupyterLab on notebooks/"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -33,7 +34,7 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build .
 	@echo "Open the book: $(CURDIR)/_build/html/index.html"
 
-test: unit notebooks strict-book
+test: unit notebooks strict-book browser-test
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests
@@ -45,8 +46,16 @@ strict-book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Open the book: $(CURDIR)/_build/html/index.html"
 
+# Every page of the strictly built book in Chromium, offline; screenshots in _build/screenshots.
+browser-test: strict-book
+	CNNLAB_BOOK_HTML=$(CURDIR)/_build/html $(BIN)/python -m pytest tests/test_browser.py
+
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+# The student edition: every notebook with its exercise solutions removed (see cnnlab/student_edition.py).
+student: $(STAMP)
+	$(BIN)/python -m cnnlab.student_edition notebooks student
 
 clean:
 	rm -rf _build student

@@ -1,0 +1,338 @@
+"""The built book in a real browser: every page in Chromium, offline.
+
+``make browser-test`` runs this after the strict book build, with
+``CNNLAB_BOOK_HTML`` pointing at ``_build/html``. It serves the book on
+127.0.0.1 and drives Debian's Chromium through Playwright (no downloaded
+browser). On every page: no console errors, no failed requests, every image
+loaded and described by alt text, rendered widget controls where a page
+embeds widgets, and in every chapter a figure, copy buttons on code cells and
+an .ipynb download. Then search, dark mode, and the previous/next links
+through the whole book in table-of-contents order. Full-page screenshots go
+to ``_build/screenshots/``.
+
+Readers' browsers load the widget manager and MathJax from the jsDelivr CDN.
+The test has no internet, so it answers those requests from the same npm
+packages, fetched once with ``npm pack`` into ``_build/cdn-cache/``. Any other
+request that leaves 127.0.0.1 fails the test.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import mimetypes
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import threading
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+import yaml
+from playwright.sync_api import BrowserContext, Page, Route, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+BOOK_HTML = Path(os.environ["CNNLAB_BOOK_HTML"]) if os.environ.get("CNNLAB_BOOK_HTML") else None
+# https://cdn.jsdelivr.net/npm/<package>@<version>/<file>, package possibly scoped (@scope/name).
+CDN_URL = re.compile(r"https://cdn\.jsdelivr\.net/npm/((?:@[^/@]+/)?[^/@]+)@([^/]+)/([^?#\"'\s]*)")
+WIDGET_VIEW = 'script[type="application/vnd.jupyter.widget-view+json"]'
+GENERATED_ALT = "cnnlab-generated-alt"  # set by book/_ext/cnnlab_book.py on figures without authored alt text
+
+pytestmark = [
+    pytest.mark.skipif(BOOK_HTML is None, reason="runs in `make browser-test`, which builds the book first"),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
+]
+
+
+def book_pages() -> list[str]:
+    """Every HTML page of the book, as paths relative to its root."""
+    if BOOK_HTML is None:
+        return []
+    skip = {"_static", "_sources", "_images"}
+    return sorted(
+        p.relative_to(BOOK_HTML).as_posix() for p in BOOK_HTML.rglob("*.html") if not skip & set(p.parts)
+    )
+
+
+def toc_pages() -> list[str]:
+    """The pages in reading order: the root, then every part's chapters, as in _toc.yml."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [chapter["file"] for part in toc["parts"] for chapter in part["chapters"]]
+    return [f"{file}.html" for file in files]
+
+
+def is_chapter(page: str) -> bool:
+    return page.startswith("notebooks/")
+
+
+def screenshot_name(page: str, suffix: str = "") -> str:
+    return page.removesuffix(".html").replace("/", "-") + suffix + ".png"
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the signature of the base class
+        pass
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    """The book served on 127.0.0.1 at a free port."""
+    handler = functools.partial(QuietHandler, directory=str(BOOK_HTML))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def fetch_npm_package(name: str, version: str, dest: Path) -> None:
+    """Unpack ``name@version`` from the npm registry into ``dest`` (its files end up in dest/package)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.fail(f"npm is needed once to fetch {name}@{version} into {dest.parent} (apt-get install npm)")
+    with tempfile.TemporaryDirectory() as tmp:
+        packed = subprocess.run(
+            [npm, "pack", f"{name}@{version}", "--pack-destination", tmp, "--silent"],
+            capture_output=True, text=True,
+        )
+        if packed.returncode != 0:
+            pytest.fail(f"npm pack {name}@{version} failed:\n{packed.stderr}")
+        with tarfile.open(Path(tmp) / packed.stdout.split()[-1]) as tar:
+            tar.extractall(dest, filter="data")
+
+
+@pytest.fixture(scope="module")
+def cdn_packages() -> dict[tuple[str, str], Path]:
+    """Every npm package the pages load from the CDN, as a local directory, fetched on first use."""
+    cache = BOOK_HTML.parent / "cdn-cache"
+    wanted = {
+        match.group(1, 2)
+        for page in book_pages()
+        for match in CDN_URL.finditer((BOOK_HTML / page).read_text(encoding="utf-8"))
+    }
+    packages = {}
+    for name, version in sorted(wanted):
+        dest = cache / f"{name.replace('/', '__')}@{version}"
+        if not (dest / "package").is_dir():
+            fetch_npm_package(name, version, dest)
+        packages[name, version] = dest / "package"
+    return packages
+
+
+@pytest.fixture(scope="module")
+def browser(base_url, cdn_packages, tmp_path_factory) -> Iterator[BrowserContext]:
+    """Chromium with a fresh profile; the CDN is served from the local copies, the rest of the internet is off."""
+
+    def route(route: Route) -> None:
+        url = route.request.url
+        if url.startswith(base_url):
+            route.continue_()
+            return
+        match = CDN_URL.match(url)
+        package = cdn_packages.get(match.group(1, 2)) if match else None
+        if package is None:
+            route.abort("internetdisconnected")  # reported by the page's "requestfailed" listener
+            return
+        path = package / match.group(3)
+        if not path.is_file():
+            route.fulfill(status=404, body=f"{match.group(3)} is not in {package}")
+            return
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        route.fulfill(path=path, headers={"Content-Type": content_type, "Access-Control-Allow-Origin": "*"})
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        context.route("**/*", route)
+        yield context
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots() -> Path:
+    directory = BOOK_HTML.parent / "screenshots"
+    directory.mkdir(exist_ok=True)
+    return directory
+
+
+class Visit:
+    """A page opened in the browser, with every problem the browser reported while loading it."""
+
+    def __init__(self, browser: BrowserContext, url: str, color_scheme: str = "light") -> None:
+        self.problems: list[str] = []
+        self.page: Page = browser.new_page()
+        self.page.emulate_media(color_scheme=color_scheme)
+        self.page.on("console", lambda m: m.type == "error" and self.problems.append(f"console error: {m.text}"))
+        self.page.on("pageerror", lambda e: self.problems.append(f"script error: {e}"))
+        self.page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url} ({r.failure})"))
+        self.page.on("response", lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}"))
+        self.page.goto(url, wait_until="load")
+        self.page.wait_for_load_state("networkidle")
+
+    def close(self) -> None:
+        self.page.close()
+
+
+@pytest.fixture
+def visit(browser, base_url):
+    """Open a page of the book by its path; pages are closed after the test."""
+    opened = []
+
+    def open_page(page: str, color_scheme: str = "light") -> Visit:
+        opened.append(Visit(browser, base_url + page, color_scheme))
+        return opened[-1]
+
+    yield open_page
+    for v in opened:
+        v.close()
+
+
+# ---------------------------------------------------------------- checks
+
+IMAGES = """() => Array.from(document.images).map(img => ({
+    src: img.getAttribute("src").slice(0, 80),
+    alt: img.getAttribute("alt"),
+    loaded: img.complete && img.naturalWidth > 0,
+    figure: img.closest(".cell_output") !== null,
+    generated: img.classList.contains("%s"),
+}))""" % GENERATED_ALT
+
+LOAD_ALL_IMAGES = """async () => {
+    for (const img of document.images) img.loading = "eager";
+    await Promise.all(Array.from(document.images).map(img => img.decode().catch(() => null)));
+}"""
+
+WIDGETS_RENDERED = """(views) => {
+    // The widget manager puts each view in a .widget-subarea just before its <script>.
+    const areas = Array.from(document.querySelectorAll(views))
+        .map(script => script.previousElementSibling)
+        .filter(area => area !== null && area.classList.contains("widget-subarea"));
+    return areas.length === document.querySelectorAll(views).length
+        && areas.every(area => area.querySelector(".jupyter-widgets") !== null);
+}"""
+
+WIDGET_CONTROLS = """() => document.querySelectorAll(
+    ".widget-subarea input, .widget-subarea select, .widget-subarea button").length"""
+
+
+def chapter_problems(page: Page, images: list[dict]) -> list[str]:
+    """A chapter shows a figure, has copy buttons on its code cells and a working .ipynb download."""
+    problems = []
+    if not any(image["figure"] and image["loaded"] for image in images):
+        problems.append("a chapter without a rendered figure")
+    if not page.locator("div.cell_input button.copybtn").count():
+        problems.append("code cells without a copy button")
+    downloads = page.locator('a[href$=".ipynb"]')
+    if not downloads.count():
+        problems.append("no .ipynb download link")
+    else:
+        url = urljoin(page.url, downloads.first.get_attribute("href"))
+        response = page.request.get(url)
+        if not response.ok or '"cells"' not in response.text():
+            problems.append(f"the .ipynb download is not a notebook: {url} (HTTP {response.status})")
+    return problems
+
+
+@pytest.mark.parametrize("page", book_pages())
+def test_page_renders_cleanly(page, visit, screenshots):
+    v = visit(page)
+    problems = v.problems
+
+    n_views = v.page.locator(WIDGET_VIEW).count()
+    if n_views:
+        v.page.wait_for_function(WIDGETS_RENDERED, arg=WIDGET_VIEW, timeout=30_000)
+        controls = v.page.evaluate(WIDGET_CONTROLS)
+        if not controls:
+            problems.append(f"{n_views} embedded widgets rendered without any controls")
+
+    v.page.evaluate(LOAD_ALL_IMAGES)
+    images = v.page.evaluate(IMAGES)
+    for image in images:
+        if not image["loaded"]:
+            problems.append(f"image did not load: {image['src']}")
+        alt = (image["alt"] or "").strip()
+        if not alt or re.search(r"\.(png|jpe?g|gif|svg|webp)$", alt, re.IGNORECASE):
+            problems.append(f"image without alt text: {image['src']} (alt={image['alt']!r})")
+    if is_chapter(page):
+        problems += chapter_problems(v.page, images)
+
+    v.page.screenshot(path=screenshots / screenshot_name(page), full_page=True)
+    assert not problems, f"{page}:\n  " + "\n  ".join(problems)
+
+    generated = sum(image["generated"] for image in images)
+    if generated:
+        warnings.warn(
+            f"{page}: {generated} of {len(images)} figures have generated alt text; "
+            'describe them with the cell metadata "mystnb": {"image": {"alt": "..."}}',
+            stacklevel=1,
+        )
+
+
+def test_search_finds_im2col(visit, screenshots):
+    v = visit("search.html?q=im2col")
+    results = v.page.locator("#search-results ul.search li")
+    results.first.wait_for(timeout=20_000)
+    links = [results.nth(k).locator("a").first.get_attribute("href") for k in range(results.count())]
+    v.page.screenshot(path=screenshots / "search-im2col.png", full_page=True)
+    assert not v.problems, "\n".join(v.problems)
+    assert any("04-vectorizing-with-numpy" in link for link in links), links
+
+
+def test_previous_next_walk_the_numbered_chapters_in_toc_order(visit):
+    expected = toc_pages()
+    v = visit(expected[0])
+    forward, titles = [expected[0]], {}
+    while v.page.locator("a.right-next").count():
+        v.page.locator("a.right-next").click()
+        v.page.wait_for_load_state("load")
+        page = urlsplit(v.page.url).path.lstrip("/")
+        forward.append(page)
+        titles[page] = v.page.locator("main h1").first.inner_text()
+    assert forward == expected
+
+    chapters = [page for page in expected if is_chapter(page)]
+    for number, page in enumerate(chapters, start=1):
+        assert titles[page].startswith(f"{number}. "), f"{page}: chapter {number} is titled {titles[page]!r}"
+
+    backward = [forward[-1]]
+    while v.page.locator("a.left-prev").count():
+        v.page.locator("a.left-prev").click()
+        v.page.wait_for_load_state("load")
+        backward.append(urlsplit(v.page.url).path.lstrip("/"))
+    assert backward == expected[::-1]
+    assert not v.problems, "\n".join(v.problems)
+
+
+def test_figures_stay_readable_in_dark_mode(visit, screenshots):
+    # Figures are drawn for a white page; on the dark theme each must sit on a light, opaque background.
+    page = next(page for page in toc_pages() if is_chapter(page))
+    v = visit(page, color_scheme="dark")
+    assert v.page.evaluate("document.documentElement.dataset.theme") == "dark"
+    backgrounds = v.page.evaluate(
+        "() => Array.from(document.querySelectorAll('.cell_output img'), img => getComputedStyle(img).backgroundColor)"
+    )
+    v.page.screenshot(path=screenshots / screenshot_name(page, "-dark"), full_page=True)
+    assert backgrounds, f"{page} has no figures"
+    for background in backgrounds:
+        red, green, blue, *alpha = (float(c) for c in re.findall(r"[\d.]+", background))
+        assert min(red, green, blue) >= 180 and alpha in ([], [1.0]), f"dark background under a figure: {background}"
+    assert not v.problems, "\n".join(v.problems)
