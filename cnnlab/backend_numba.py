@@ -18,7 +18,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from . import numba_conv, numba_pool
+from . import numba_conv, numba_conv_blocked, numba_conv_filter, numba_pool, numba_winograd
 from .backend_numpy import pad2d
 from .checks import check_conv2d, check_elementwise, check_linear, check_pool2d, check_softmax
 
@@ -35,6 +35,19 @@ if not {"NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY"} & set(os.envi
 # short loop spends most of its time in the scalar remainder.
 _DIRECT_GRID_PER_ITEM = 1600
 
+PARALLEL_MIN_WORK = 1 << 20
+"""Multiply-adds (conv2d, linear) or elements read (pooling, softmax) from which an operator uses all threads.
+
+Starting and joining threads costs microseconds on an idle machine and up to
+milliseconds on a busy one, while a million multiply-adds take tens of
+microseconds in one thread. Below this, every operator runs serially.
+"""
+
+
+def use_threads(work: int) -> bool:
+    """True when ``work`` is big enough for threads to pay off; the one place that decides."""
+    return work >= PARALLEL_MIN_WORK
+
 
 def _equal_blocks(n_rows: int, row_length: int, target: int) -> int:
     """Rows per block so that blocks hold about ``target`` elements and are equally long."""
@@ -43,26 +56,89 @@ def _equal_blocks(n_rows: int, row_length: int, target: int) -> int:
 
 
 def _conv_general(x, w, b, stride, padding, out):
-    numba_conv.conv2d_general(np.ascontiguousarray(pad2d(x, padding)), w, b, stride[0], stride[1], out)
+    kernel = numba_conv.conv2d_general if use_threads(out.size * w[0].size) else numba_conv.conv2d_general_serial
+    kernel(np.ascontiguousarray(pad2d(x, padding)), w, b, stride[0], stride[1], out)
 
 
 def _conv_direct(x, w, b, stride, padding, out):
-    block_rows = _equal_blocks(out.shape[2], x.shape[3] + 2 * padding[1], _DIRECT_GRID_PER_ITEM)
-    numba_conv.conv2d_direct(x, w, b, padding[0], padding[1], block_rows, out)
+    (height, width), (out_h, out_w) = x.shape[2:], out.shape[2:]
+    row = width + max(padding[1], out_w - width)  # grid points per row, as in numba_conv._direct_item
+    block_rows = _equal_blocks(out_h, row, _DIRECT_GRID_PER_ITEM)
+    images_per_item = 1
+    if block_rows == out_h:  # a whole image fits in one item: stack several, equally many per item
+        per_image = (height + max(padding[0], out_h - height)) * row
+        images_per_item = _equal_blocks(x.shape[0], per_image, _DIRECT_GRID_PER_ITEM)
+    kernel = numba_conv.conv2d_direct if use_threads(out.size * w[0].size) else numba_conv.conv2d_direct_serial
+    kernel(x, w, b, padding[0], padding[1], block_rows, images_per_item, out)
+
+
+def _conv_blocked(x, w, b, stride, padding, out):
+    numba_conv_blocked.conv2d_3x3(x, w, b, padding, out)
+
+
+def _conv_winograd(x, w, b, stride, padding, out):
+    numba_winograd.conv2d_3x3(x, w, b, padding, out)
+
+
+def _conv_filter(x, w, b, stride, padding, out):
+    rows = numba_conv_filter.conv2d_3x3_rows
+    kernel = rows if use_threads(out.size * w[0].size) else numba_conv_filter.conv2d_3x3_rows_serial
+    kernel(x, w, b, padding[0], padding[1], out)
+
+
+# Where each fast 3x3 kernel measured faster than the next one down (2 cores, interleaved rounds).
+# Filter: 2.6x over _conv_direct on one 512x512 image, one channel, one filter; slower with more channels or filters
+# (each filter reads the input again) and on small images.
+_FILTER_MIN_POINTS = 1 << 16
+# Blocked: 1.1-1.5x over _conv_direct from 8 channels and 8 filters on grids of a few chunks of
+# numba_conv_blocked.CHUNK points; slower on small images (a 14x14 image fills a quarter of a chunk) and few channels.
+_BLOCKED_MIN_CHANNELS = 8
+_BLOCKED_MIN_POINTS = 2 * numba_conv_blocked.CHUNK
+# Winograd F(4x4, 3x3): 1.2-1.3x over blocked on (8, 64, 56, 56) with 64 or 128 filters; slower with 32 or 128 channels
+# (with 128, its buffers outgrow the L2 cache) and below ~16 blocks of numba_winograd.TILES tiles (too few work items).
+_WINOGRAD_CHANNELS = range(48, 65)
+_WINOGRAD_MIN_FILTERS = 32
+_WINOGRAD_MIN_POINTS = 16 * 16 * numba_winograd.TILES  # 16 blocks of tiles of 4x4 outputs
 
 
 def _choose_conv_kernel(x_shape, w_shape, stride):
-    """Pick the convolution kernel for these shapes; both give the same values up to rounding.
+    """Pick the convolution kernel for these shapes; all give the same values up to rounding (Winograd's is larger).
 
     ==================  ======================================  ==========================================
     kernel              runs when                               how
     ==================  ======================================  ==========================================
-    ``_conv_direct``    stride 1 (any kernel size, padding,     padded-width grid, 3x3 taps unrolled,
-                        channel count)                          3 filters per pass, parallel row blocks
+    ``_conv_filter``    stride 1, 3x3, one channel, one         straight from x, no padded copy: one
+                        filter, N*H*W >= 65536                  output row per work item, the interior
+                                                                vectorized, the edge columns apart
+    ``_conv_winograd``  stride 1, 3x3, 48-64 channels, at      Winograd F(4x4, 3x3) (Lavin & Gray 2016):
+                        least 32 filters, N*H*W >= 16384        4x fewer multiplications, error <= 1e-4
+                                                                of the largest output in float32
+    ``_conv_blocked``   other stride 1, 3x3, 8 or more          padded-width grid of the whole batch in
+                        channels and filters, N*H*W >= 2048     chunks of a fixed length, 2 filters per
+                                                                pass with weights in registers
+    ``_conv_direct``    other stride 1 (any kernel size,        padded-width grid, 3x3 taps unrolled,
+                        padding, channel count)                 3 filters per pass; work items of a few
+                                                                rows, or of several whole small images
     ``_conv_general``   stride > 1                              plain loops over a padded copy of x
     ==================  ======================================  ==========================================
+
+    The filter, direct and general kernels run on all threads from
+    ``PARALLEL_MIN_WORK`` multiply-adds (:func:`use_threads`), and in one
+    thread below; the shapes of the blocked and Winograd kernels are always
+    above it.
     """
-    return _conv_direct if stride == (1, 1) else _conv_general
+    if stride != (1, 1):
+        return _conv_general
+    (n, c, h, w), (f, _, kh, kw) = x_shape, w_shape
+    if (kh, kw) != (3, 3):
+        return _conv_direct
+    if c == 1 and f == 1 and n * h * w >= _FILTER_MIN_POINTS:
+        return _conv_filter
+    if c in _WINOGRAD_CHANNELS and f >= _WINOGRAD_MIN_FILTERS and n * h * w >= _WINOGRAD_MIN_POINTS:
+        return _conv_winograd
+    if min(c, f) >= _BLOCKED_MIN_CHANNELS and n * h * w >= _BLOCKED_MIN_POINTS:
+        return _conv_blocked
+    return _conv_direct
 
 
 def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
@@ -96,6 +172,9 @@ def _choose_pool_kernel(x: np.ndarray, kernel_size, stride, take_max: bool) -> s
     ``"max_2x2_nchw"``          max pooling, 2x2 window, stride 2            C-contiguous
     ``"nchw"``                  anything else (x copied to C order first)    C-contiguous
     ==========================  ==========================================  ==========================
+
+    Each kernel runs on all threads when x has at least ``PARALLEL_MIN_WORK``
+    elements (:func:`use_threads`), and in one thread below.
     """
     if _is_channels_last(x):
         return "nhwc"
@@ -108,16 +187,20 @@ def _pool(x, kernel_size, stride, take_max) -> np.ndarray:
     args = check_pool2d(x, kernel_size, stride)
     x, (kh, kw), (sh, sw) = args.x, args.kernel_size, args.stride
     kernel = _choose_pool_kernel(x, args.kernel_size, args.stride, take_max)
+    threads = use_threads(x.size)
     if kernel == "nhwc":
         n, c, oh, ow = args.out_shape
         out = np.empty((n, oh, ow, c), x.dtype)
-        numba_pool.pool2d_nhwc(x.transpose(0, 2, 3, 1), kh, kw, sh, sw, take_max, out)
+        nhwc = numba_pool.pool2d_nhwc if threads else numba_pool.pool2d_nhwc_serial
+        nhwc(x.transpose(0, 2, 3, 1), kh, kw, sh, sw, take_max, out)
         return out.transpose(0, 3, 1, 2)
     out = np.empty(args.out_shape, x.dtype)
     if kernel == "max_2x2_nchw":
-        numba_pool.max_pool2d_2x2_nchw(np.ascontiguousarray(x), out)
+        max_2x2 = numba_pool.max_pool2d_2x2_nchw if threads else numba_pool.max_pool2d_2x2_nchw_serial
+        max_2x2(np.ascontiguousarray(x), out)
     else:
-        numba_pool.pool2d_nchw(np.ascontiguousarray(x), kh, kw, sh, sw, take_max, out)
+        nchw = numba_pool.pool2d_nchw if threads else numba_pool.pool2d_nchw_serial
+        nchw(np.ascontiguousarray(x), kh, kw, sh, sw, take_max, out)
     return out
 
 
@@ -149,15 +232,26 @@ def relu(x) -> np.ndarray:
     return out
 
 
+@njit(cache=True, fastmath={"reassoc", "contract", "nsz"})
+def _linear_row(x, w, b, n, out):
+    # Reassociation lets LLVM split each dot product into one partial sum per vector lane.
+    for o in range(out.shape[1]):
+        acc = b[o]
+        for i in range(x.shape[1]):
+            acc += x[n, i] * w[o, i]
+        out[n, o] = acc
+
+
 @njit(parallel=True, cache=True)
 def _linear(x, w, b, out):
-    n_rows, n_out = out.shape
-    for n in prange(n_rows):
-        for o in range(n_out):
-            acc = b[o]
-            for i in range(x.shape[1]):
-                acc += x[n, i] * w[o, i]
-            out[n, o] = acc
+    for n in prange(out.shape[0]):
+        _linear_row(x, w, b, n, out)
+
+
+@njit(cache=True)
+def _linear_serial(x, w, b, out):
+    for n in range(out.shape[0]):
+        _linear_row(x, w, b, n, out)
 
 
 def linear(x, w, b=None) -> np.ndarray:
@@ -166,23 +260,35 @@ def linear(x, w, b=None) -> np.ndarray:
     dtype = args.dtype
     bias = np.zeros(args.w.shape[0], dtype) if args.b is None else np.ascontiguousarray(args.b, dtype=dtype)
     out = np.empty((args.x.shape[0], args.w.shape[0]), dtype)
-    _linear(np.ascontiguousarray(args.x, dtype=dtype), np.ascontiguousarray(args.w, dtype=dtype), bias, out)
+    kernel = _linear if use_threads(out.size * args.w.shape[1]) else _linear_serial
+    kernel(np.ascontiguousarray(args.x, dtype=dtype), np.ascontiguousarray(args.w, dtype=dtype), bias, out)
     return out
+
+
+@njit(cache=True)
+def _softmax_row(rows, r, out):
+    top = rows[r, 0]
+    for k in range(rows.shape[1]):
+        top = max(top, rows[r, k])
+    total = 0.0
+    for k in range(rows.shape[1]):
+        e = np.exp(rows[r, k] - top)
+        out[r, k] = e
+        total += e
+    for k in range(rows.shape[1]):
+        out[r, k] /= total
 
 
 @njit(parallel=True, cache=True)
 def _softmax_rows(rows, out):
     for r in prange(rows.shape[0]):
-        top = rows[r, 0]
-        for k in range(rows.shape[1]):
-            top = max(top, rows[r, k])
-        total = 0.0
-        for k in range(rows.shape[1]):
-            e = np.exp(rows[r, k] - top)
-            out[r, k] = e
-            total += e
-        for k in range(rows.shape[1]):
-            out[r, k] /= total
+        _softmax_row(rows, r, out)
+
+
+@njit(cache=True)
+def _softmax_rows_serial(rows, out):
+    for r in range(rows.shape[0]):
+        _softmax_row(rows, r, out)
 
 
 def softmax(x, axis=-1) -> np.ndarray:
@@ -191,6 +297,6 @@ def softmax(x, axis=-1) -> np.ndarray:
     moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))
     rows = moved.reshape(-1, moved.shape[-1])
     out = np.empty_like(rows)
-    _softmax_rows(rows, out)
+    (_softmax_rows if use_threads(rows.size) else _softmax_rows_serial)(rows, out)
     return np.ascontiguousarray(np.moveaxis(out.reshape(moved.shape), -1, axis))
 from .grad_numba import conv2d_backward, max_pool2d_backward, avg_pool2d_backward, relu_backward, linear_backward, softmax_cross_entropy  # noqa: E402,F401

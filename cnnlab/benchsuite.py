@@ -1,6 +1,7 @@
 """The standard benchmark suite behind ``python -m cnnlab bench``.
 
-Each case (a convolution, a pooling, a whole LeNet forward pass) runs on
+Each case (a convolution, a pooling, a whole LeNet forward pass, an epoch of
+training) runs on
 every backend in one process, in interleaved rounds (:func:`bench.compare`),
 after each backend's output has been checked against NumPy's. If PyTorch is
 installed, its CPU kernels are timed too, as a reference from a tuned
@@ -35,7 +36,7 @@ from matplotlib.patches import Patch
 from tqdm.auto import tqdm
 
 import cnnlab
-from . import bench, roofline
+from . import bench, datasets, roofline, train
 from .model import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, Softmax, he_normal, lenet
 
 __all__ = [
@@ -73,8 +74,10 @@ class Case:
 
     ``kind`` is "conv2d" (x (N, C, H, W) with weights ``w_shape`` (F, C, KH,
     KW), stride 1), "max_pool2d" (a ``pool`` x ``pool`` window, stride
-    ``pool``) or "lenet" (the forward pass of :func:`cnnlab.model.lenet` on
-    x). ``python_flops`` sizes the part the python backend runs.
+    ``pool``), "lenet" (the forward pass of :func:`cnnlab.model.lenet` on
+    x) or "train" (one epoch of training on the first N training digits, in
+    batches of ``batch_size``). ``python_flops`` sizes the part the python
+    backend runs.
     """
 
     name: str
@@ -85,6 +88,7 @@ class Case:
     padding: int = 0
     pool: int = 2
     python_flops: int = PYTHON_FLOPS
+    batch_size: int = 32
 
 
 CASES = {
@@ -99,6 +103,8 @@ CASES = {
         Case("maxpool", "2x2 max pooling, stride 2, on (64, 32, 28, 28); one comparison counts as a FLOP",
              "max_pool2d", (64, 32, 28, 28)),
         Case("lenet-forward", "the whole LeNet forward pass, batch 64, 28x28", "lenet", (64, 1, 28, 28)),
+        Case("train-epoch", "one epoch of training on the 1,347 training digits (8x8), batch 32: forward, "
+             "backward and SGD step of chapter 11's LeNet (8 and 16 filters)", "train", (1347, 1, 8, 8)),
     ]
 }
 
@@ -112,6 +118,7 @@ TINY_CASES = {
         Case("lenet-conv1", "tiny lenet-conv1", "conv2d", (2, 1, 12, 12), (6, 1, 5, 5), python_flops=2_000),
         Case("maxpool", "tiny maxpool", "max_pool2d", (2, 3, 6, 6), python_flops=20),
         Case("lenet-forward", "tiny lenet-forward", "lenet", (2, 1, 8, 8), python_flops=100),
+        Case("train-epoch", "tiny train-epoch", "train", (24, 1, 8, 8), python_flops=100, batch_size=8),
     ]
 }
 
@@ -224,13 +231,12 @@ class PoolWorkload:
         return lambda: ops.max_pool2d(x, k)
 
 
-def _torch_forward(model: Sequential) -> Callable[[np.ndarray], np.ndarray]:
-    """The same network, with the same weights, in torch.nn.functional."""
+def _torch_steps(model: Sequential, params: list[dict]) -> list[Callable]:
+    """The layers of ``model`` as torch.nn.functional calls, with ``params[i]`` (torch tensors) for layer i."""
     torch = _torch()
     functional = torch.nn.functional
     steps = []
-    for layer in model.layers:
-        p = {name: torch.from_numpy(value) for name, value in layer.params.items()}
+    for layer, p in zip(model.layers, params):
         if isinstance(layer, Conv2d):
             steps.append(functools.partial(functional.conv2d, weight=p["w"], bias=p["b"], stride=layer.stride,
                                            padding=layer.padding))
@@ -246,6 +252,14 @@ def _torch_forward(model: Sequential) -> Callable[[np.ndarray], np.ndarray]:
             steps.append(functools.partial(functional.softmax, dim=layer.axis))
         else:
             raise TypeError(f"no torch equivalent for {layer!r}")
+    return steps
+
+
+def _torch_forward(model: Sequential) -> Callable[[np.ndarray], np.ndarray]:
+    """The same network, with the same weights, in torch.nn.functional."""
+    torch = _torch()
+    params = [{name: torch.from_numpy(value) for name, value in layer.params.items()} for layer in model.layers]
+    steps = _torch_steps(model, params)
 
     def forward(x: np.ndarray) -> np.ndarray:
         t = torch.from_numpy(x)
@@ -256,13 +270,32 @@ def _torch_forward(model: Sequential) -> Callable[[np.ndarray], np.ndarray]:
     return forward
 
 
-class LenetWorkload:
-    """The forward pass of ``lenet()`` on a batch; the python part is the first image(s).
+def _layer_costs(model: Sequential, x_shape: tuple[int, ...]) -> tuple[int, int]:
+    """FLOPs and least bytes moved of one forward pass of ``model`` on x of ``x_shape``.
 
-    FLOPs count the multiply-adds of the convolutions and the linear layer;
+    FLOPs count the multiply-adds of the convolutions and linear layers;
     ReLU, pooling and softmax add about 2% more and are left out. Bytes are
     the least traffic of running layer by layer: each layer reads its input
     and parameters once and writes its output once (Flatten moves nothing).
+    """
+    flops, n_bytes = 0, 0
+    shape = x_shape
+    for layer, out_shape in zip(model.layers, model.output_shapes(x_shape)):
+        if isinstance(layer, Conv2d):
+            flops += bench.conv2d_flops(shape, layer.params["w"].shape, layer.stride, layer.padding)
+        elif isinstance(layer, Linear):
+            flops += 2 * shape[0] * layer.in_features * layer.out_features
+        if not isinstance(layer, Flatten):
+            n_params = sum(value.size for value in layer.params.values())
+            n_bytes += ITEMSIZE * (math.prod(shape) + n_params + math.prod(out_shape))
+        shape = out_shape
+    return flops, n_bytes
+
+
+class LenetWorkload:
+    """The forward pass of ``lenet()`` on a batch; the python part is the first image(s).
+
+    FLOPs and bytes as in :func:`_layer_costs`.
     """
 
     def __init__(self, case: Case, rng: np.random.Generator) -> None:
@@ -272,18 +305,9 @@ class LenetWorkload:
         self.x = rng.random(case.x_shape, dtype=np.float32)
         self.model_args = {"in_channels": c, "image_size": h, "seed": 0}
         model = lenet(**self.model_args)
-        self.flops, self.bytes = 0, 0
-        shape = case.x_shape
-        for layer, out_shape in zip(model.layers, model.output_shapes(case.x_shape)):
-            if isinstance(layer, Conv2d):
-                self.flops += bench.conv2d_flops(shape, layer.params["w"].shape, layer.stride, layer.padding)
-            elif isinstance(layer, Linear):
-                self.flops += 2 * shape[0] * layer.in_features * layer.out_features
-            if not isinstance(layer, Flatten):
-                n_params = sum(value.size for value in layer.params.values())
-                self.bytes += ITEMSIZE * (math.prod(shape) + n_params + math.prod(out_shape))
-            shape = out_shape
-        self.shapes = {"x": case.x_shape, "out": shape, "layers": [repr(layer) for layer in model.layers]}
+        self.flops, self.bytes = _layer_costs(model, case.x_shape)
+        self.shapes = {"x": case.x_shape, "out": model.output_shapes(case.x_shape)[-1],
+                       "layers": [repr(layer) for layer in model.layers]}
         (images,) = _part_counts((n,), self.flops // n, case.python_flops)
         self.x_part = self.x[:images].copy()
         self.fraction = images / n
@@ -297,7 +321,93 @@ class LenetWorkload:
         return lambda: model(x)
 
 
-WORKLOADS = {"conv2d": ConvWorkload, "max_pool2d": PoolWorkload, "lenet": LenetWorkload}
+# Chapter 11's network and training settings.
+TRAIN_NETWORK = {"in_channels": 1, "image_size": 8, "filters": (8, 16), "seed": 0}
+TRAIN_SETTINGS = {"lr": 0.02, "momentum": 0.9, "weight_decay": 5e-4}
+
+
+def _torch_epoch(model: Sequential, x: np.ndarray, y: np.ndarray, batch_size: int) -> Callable[[], np.ndarray]:
+    """One epoch of the same training in PyTorch: same start weights, batches, loss and SGD."""
+    torch = _torch()
+    start = [{name: torch.from_numpy(value.copy()) for name, value in layer.params.items()} for layer in model.layers]
+    params = [{name: value.clone().requires_grad_() for name, value in layer.items()} for layer in start]
+    steps = _torch_steps(model, params)[: model.n_logit_layers]  # cross_entropy takes the logits
+    flat = [p for layer in params for p in layer.values()]
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def epoch() -> np.ndarray:
+        with torch.no_grad():
+            for layer, initial in zip(params, start):
+                for name, value in layer.items():
+                    value.copy_(initial[name])
+        optimizer = torch.optim.SGD(flat, **TRAIN_SETTINGS)
+        order = np.random.default_rng(0).permutation(len(x))
+        total = 0.0
+        for first in range(0, len(x), batch_size):
+            batch = torch.from_numpy(order[first : first + batch_size])
+            t = tx[batch]
+            for step in steps:
+                t = step(t)
+            loss = torch.nn.functional.cross_entropy(t, ty[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(batch)
+        return np.array([total / len(x)], np.float32)
+
+    return epoch
+
+
+class TrainWorkload:
+    """One epoch of :func:`cnnlab.train.train_epoch` on the first N training digits; returns the mean loss.
+
+    Every call starts from the same weights and shuffles with the same seed,
+    so every call does the same work and every implementation must reach
+    the same loss. The python part is an epoch over the first image(s).
+    FLOPs are three times the forward pass's (:func:`_layer_costs`): the
+    backward pass of a convolution or linear layer does twice the forward
+    multiply-adds, once for dx and once for dw. Bytes are three times the
+    forward's too, an estimate.
+    """
+
+    def __init__(self, case: Case, rng: np.random.Generator) -> None:
+        n, c, h, width = case.x_shape
+        if (c, h, width) != (1, 8, 8):
+            raise ValueError(f"train-epoch runs on digits, (N, 1, 8, 8); got x_shape {case.x_shape}")
+        x_train, y_train, _, _ = datasets.digits_split()
+        if n > len(x_train):
+            raise ValueError(f"there are only {len(x_train)} training digits, got x_shape {case.x_shape}")
+        self.x, self.y = x_train[:n], y_train[:n]
+        self.batch_size = case.batch_size
+        model = lenet(**TRAIN_NETWORK)
+        batches = [min(self.batch_size, n - first) for first in range(0, n, self.batch_size)]
+        costs = [_layer_costs(model, (size, c, h, width)) for size in batches]
+        self.flops = 3 * sum(flops for flops, _ in costs)
+        self.bytes = 3 * sum(n_bytes for _, n_bytes in costs)
+        self.shapes = {"x": case.x_shape, "batch_size": self.batch_size, **TRAIN_SETTINGS,
+                       "layers": [repr(layer) for layer in model.layers]}
+        (images,) = _part_counts((n,), self.flops // n, case.python_flops)
+        self.part = (self.x[:images], self.y[:images])
+        self.fraction = images / n
+
+    def run(self, implementation: str, part: bool = False) -> Callable[[], np.ndarray]:
+        x, y = self.part if part else (self.x, self.y)
+        if implementation == TORCH:
+            return _torch_epoch(lenet(**TRAIN_NETWORK), x, y, self.batch_size)
+        model = lenet(**TRAIN_NETWORK, backend=implementation)
+        start = {name: value.copy() for name, value in model.parameters().items()}
+
+        def epoch() -> np.ndarray:
+            for name, value in model.parameters().items():
+                value[...] = start[name]
+            optimizer = train.SGD(model.parameters(), **TRAIN_SETTINGS)
+            loss = train.train_epoch(model, optimizer, x, y, self.batch_size, np.random.default_rng(0))
+            return np.array([loss], np.float32)
+
+        return epoch
+
+
+WORKLOADS = {"conv2d": ConvWorkload, "max_pool2d": PoolWorkload, "lenet": LenetWorkload, "train": TrainWorkload}
 
 
 def _check_close(name: str, case: str, actual: np.ndarray, expected: np.ndarray) -> None:

@@ -14,6 +14,9 @@ import numpy as np
 
 Pair = tuple[int, int]
 
+# Builtin dtypes are singletons, so ``a.dtype is FLOAT32`` is a quick exact test.
+FLOAT32, FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
 
 def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
     """Length of a convolution or pooling output along one axis.
@@ -31,13 +34,10 @@ def as_float_array(name: str, a, ndim: int | None = None) -> np.ndarray:
     image computes exactly what the reader expects. Anything that is not a
     real number (strings, objects, complex) is a ``TypeError``.
     """
-    arr = np.asarray(a)
-    if arr.dtype.kind in "biu":
-        arr = arr.astype(np.float64)
-    elif arr.dtype.kind != "f":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    elif arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64)
+    if type(a) is np.ndarray and (a.dtype is FLOAT32 or a.dtype is FLOAT64):
+        arr = a  # the common case: already a float array, nothing to convert
+    else:
+        arr = _as_float(name, a)
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
     if arr.size == 0:
@@ -45,8 +45,26 @@ def as_float_array(name: str, a, ndim: int | None = None) -> np.ndarray:
     return arr
 
 
+def _as_float(name: str, a) -> np.ndarray:
+    """Convert to a float32 or float64 array: integers and booleans (and other floats) to float64."""
+    arr = np.asarray(a)
+    if arr.dtype.kind in "biu":
+        arr = arr.astype(np.float64)
+    elif arr.dtype.kind != "f":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    elif arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    return arr
+
+
 def as_pair(name: str, value, minimum: int) -> Pair:
     """Turn an int or an (h, w) pair into a checked pair of ints >= minimum."""
+    # Quick paths for what layers pass on every call (plain ints, pairs of plain ints); bool is not int here.
+    if type(value) is int and value >= minimum:
+        return value, value
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
+        if value[0] >= minimum and value[1] >= minimum:
+            return value
     items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(items) != 2 or not all(
         isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items
@@ -59,7 +77,10 @@ def as_pair(name: str, value, minimum: int) -> Pair:
 
 def result_dtype(*arrays: np.ndarray | None) -> np.dtype:
     """float32 only when every input is float32, float64 otherwise."""
-    return np.result_type(*[a.dtype for a in arrays if a is not None])
+    for a in arrays:
+        if a is not None and a.dtype is not FLOAT32:
+            return np.result_type(*[a.dtype for a in arrays if a is not None])
+    return FLOAT32  # the common case, without the cost of np.result_type
 
 
 class Conv2dArgs(NamedTuple):

@@ -109,8 +109,8 @@ def check_softmax_cross_entropy(logits, labels) -> tuple[np.ndarray, np.ndarray]
         raise ValueError(
             f"labels must have shape ({n_rows},), one per row of logits {logits.shape}, got shape {labels.shape}"
         )
-    bad = labels[(labels < 0) | (labels >= n_classes)]
-    if bad.size:
+    if labels.min() < 0 or labels.max() >= n_classes:
+        bad = labels[(labels < 0) | (labels >= n_classes)]
         raise ValueError(
             f"labels must be in [0, {n_classes}) for logits {logits.shape}, got {bad[:5].tolist()}"
             + (f" and {bad.size - 5} more" if bad.size > 5 else "")

@@ -13,6 +13,25 @@ Weights are drawn with He initialisation (He et al. 2015) from a
 checks the shape of its input before computing anything, and a
 :class:`Sequential` checks that an input fits all of its layers before the
 first one runs, so a mismatch is reported by layer and shape.
+
+Training (backpropagation, Rumelhart et al. 1986) runs the layers in
+reverse: ``layer.backward(dy, ops)`` takes the gradient of the loss with
+respect to the layer's output, stores the gradients of its parameters in
+``layer.grads`` (same keys as ``params``) and returns the gradient with
+respect to its input. A network that ends in :class:`Softmax` is trained on
+the scores before it::
+
+    logits = model.logits(x)                        # every layer but the final Softmax
+    loss, dlogits = ops.softmax_cross_entropy(logits, labels)
+    model.backward(dlogits)                         # fills layer.grads, last layer first
+
+The softmax and the cross-entropy are differentiated together:
+their combined gradient, ``(softmax(logits) - onehot(labels)) / N``, is
+cheaper and numerically safer than passing a gradient through ``log`` and
+``softmax`` one after the other (Goodfellow et al. 2016, section 6.2.2.3).
+The Softmax layer stays in the model for inference, where ``model(x)``
+returns probabilities, and has a backward pass of its own for any other
+loss on probabilities.
 """
 from __future__ import annotations
 
@@ -76,16 +95,21 @@ class Layer:
     """One step of a network: parameters in ``params``, arithmetic in a backend.
 
     Subclasses define ``output_shape(input_shape)``, which checks an input
-    shape without computing anything, and ``forward(x, ops)``, which calls
-    the functions of ``ops``, a backend module from :func:`cnnlab.backend`.
-    ``forward`` keeps a reference to its input in ``last_input`` (never a
-    copy, never modified), which a backward pass needs; nothing else is
-    stored between calls.
+    shape without computing anything, ``forward(x, ops)``, which calls the
+    functions of ``ops``, a backend module from :func:`cnnlab.backend`, and
+    ``backward(dy, ops)``. ``forward`` keeps a reference to its input in
+    ``last_input`` (never a copy, never modified), which the backward pass
+    needs; ``backward`` leaves the gradients of the parameters in ``grads``
+    (same keys and shapes as ``params``). Apart from the last input shape
+    that fitted (so a batch of the same shape is not checked again), nothing
+    else is stored between calls.
     """
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
         self.last_input: np.ndarray | None = None
+        self._fitting_shape: Shape | None = None  # the last input shape that passed output_shape
 
     def output_shape(self, input_shape: Shape) -> Shape:
         """Shape of the output for an input of ``input_shape``; ValueError if it does not fit."""
@@ -95,10 +119,29 @@ class Layer:
         """The output for input ``x``, computed with the backend module ``ops``."""
         raise NotImplementedError
 
+    def backward(self, dy, ops: ModuleType) -> np.ndarray:
+        """Gradient with respect to ``last_input``, given ``dy``, the gradient with respect to the output.
+
+        Also sets ``grads``. Uses the backward operators of the backend module ``ops``.
+        """
+        raise NotImplementedError
+
+    def _input_for_backward(self) -> np.ndarray:
+        """The input of the last forward pass, which every backward pass differentiates at."""
+        if self.last_input is None:
+            raise RuntimeError(f"{self!r}: backward needs the input of a forward pass; call forward first")
+        return self.last_input
+
     def _remember(self, x) -> np.ndarray:
-        """Check that x fits this layer and keep it as ``last_input``."""
+        """Check that x fits this layer and keep it as ``last_input``.
+
+        Training calls a layer on batches of one shape thousands of times, so
+        a shape that fitted once is not checked again.
+        """
         x = np.asarray(x)
-        self.output_shape(x.shape)
+        if x.shape != self._fitting_shape:
+            self.output_shape(x.shape)
+            self._fitting_shape = x.shape
         self.last_input = x
         return x
 
@@ -148,6 +191,12 @@ class Conv2d(Layer):
         x = self._remember(x)
         return ops.conv2d(x, self.params["w"], self.params["b"], stride=self.stride, padding=self.padding)
 
+    def backward(self, dy, ops: ModuleType) -> np.ndarray:
+        x = self._input_for_backward()
+        dx, dw, db = ops.conv2d_backward(dy, x, self.params["w"], stride=self.stride, padding=self.padding)
+        self.grads = {"w": dw, "b": db}
+        return dx
+
     def __repr__(self) -> str:
         return (
             f"Conv2d({self.in_channels} -> {self.out_channels}, {_pair_text(self.kernel_size, 'x')}, "
@@ -163,6 +212,9 @@ class ReLU(Layer):
 
     def forward(self, x, ops: ModuleType) -> np.ndarray:
         return ops.relu(self._remember(x))
+
+    def backward(self, dy, ops: ModuleType) -> np.ndarray:
+        return ops.relu_backward(dy, self._input_for_backward())
 
     def __repr__(self) -> str:
         return "ReLU()"
@@ -195,12 +247,18 @@ class MaxPool2d(_Pool2d):
     def forward(self, x, ops: ModuleType) -> np.ndarray:
         return ops.max_pool2d(self._remember(x), self.kernel_size, self.stride)
 
+    def backward(self, dy, ops: ModuleType) -> np.ndarray:
+        return ops.max_pool2d_backward(dy, self._input_for_backward(), self.kernel_size, self.stride)
+
 
 class AvgPool2d(_Pool2d):
     """Mean over each window; the stride defaults to the window size."""
 
     def forward(self, x, ops: ModuleType) -> np.ndarray:
         return ops.avg_pool2d(self._remember(x), self.kernel_size, self.stride)
+
+    def backward(self, dy, ops: ModuleType) -> np.ndarray:
+        return ops.avg_pool2d_backward(dy, self._input_for_backward(), self.kernel_size, self.stride)
 
 
 class Flatten(Layer):
@@ -214,6 +272,13 @@ class Flatten(Layer):
     def forward(self, x, ops: ModuleType) -> np.ndarray:
         x = self._remember(x)
         return x.reshape(x.shape[0], -1)  # a view: no backend needed, nothing copied
+
+    def backward(self, dy, ops: ModuleType) -> np.ndarray:
+        x = self._input_for_backward()
+        dy = np.asarray(dy)
+        if dy.shape != (x.shape[0], x.size // x.shape[0]):
+            raise ValueError(f"{self!r}: dy must have the output shape {self.output_shape(x.shape)}, got {dy.shape}")
+        return dy.reshape(x.shape)  # each input element went to one output element, unchanged
 
     def __repr__(self) -> str:
         return "Flatten()"
@@ -243,6 +308,11 @@ class Linear(Layer):
     def forward(self, x, ops: ModuleType) -> np.ndarray:
         return ops.linear(self._remember(x), self.params["w"], self.params["b"])
 
+    def backward(self, dy, ops: ModuleType) -> np.ndarray:
+        dx, dw, db = ops.linear_backward(dy, self._input_for_backward(), self.params["w"])
+        self.grads = {"w": dw, "b": db}
+        return dx
+
     def __repr__(self) -> str:
         return f"Linear({self.in_features} -> {self.out_features}; {self._param_text()})"
 
@@ -264,6 +334,21 @@ class Softmax(Layer):
 
     def forward(self, x, ops: ModuleType) -> np.ndarray:
         return ops.softmax(self._remember(x), axis=self.axis)
+
+    def backward(self, dy, ops: ModuleType) -> np.ndarray:
+        """dx = s * (dy - sum(dy * s)) along ``axis``, with s = softmax(x).
+
+        Every output depends on every input of its row: ds_k / dx_i =
+        s_k (delta_ik - s_i). Multiplying dy by that Jacobian gives the
+        formula without building the Jacobian.
+        """
+        x = self._input_for_backward()
+        dy = np.asarray(dy)
+        if dy.shape != x.shape:
+            raise ValueError(f"{self!r}: dy must have the output shape {x.shape}, got {dy.shape}")
+        s = ops.softmax(x, axis=self.axis)
+        dx = s * (dy - np.sum(dy * s, axis=self.axis, keepdims=True))
+        return dx.astype(np.result_type(dy, x), copy=False)
 
     def __repr__(self) -> str:
         return f"Softmax(axis={self.axis})"
@@ -293,6 +378,10 @@ class Sequential:
         self.layers = list(layers)
         self.backend = backend
         self.input_shape = None if input_shape is None else tuple(input_shape)
+        self._pack_parameters()
+        self._ran: int | None = None  # how many layers the last forward pass ran, from the first
+        self._fitting_shape: Shape | None = None  # the last input shape that fitted every layer
+        self._output_shape: Shape | None = None  # the shape of what that pass returned
 
     @property
     def backend(self) -> str:
@@ -303,6 +392,11 @@ class Sequential:
     def backend(self, name: str) -> None:
         self._ops = cnnlab.backend(name)  # ValueError for a name not in cnnlab.BACKENDS
         self._backend = name
+
+    @property
+    def ops(self) -> ModuleType:
+        """The backend module whose operators (forward and backward) the layers call."""
+        return self._ops
 
     def output_shapes(self, input_shape: Shape) -> list[Shape]:
         """Shape after each layer for an input of ``input_shape`` (N, ...), computed without running.
@@ -321,18 +415,69 @@ class Sequential:
 
     def forward_all(self, x) -> list[np.ndarray]:
         """The output of every layer in turn, e.g. the feature maps to show in an image grid."""
-        self.output_shapes(np.shape(x))  # a misfit fails here, before any layer runs
-        outputs = []
-        for layer in self.layers:
-            x = layer.forward(x, self._ops)
-            outputs.append(x)
-        return outputs
+        return self._run(x, len(self.layers))
 
     def forward(self, x) -> np.ndarray:
         """The output of the last layer for input ``x`` (N, ...)."""
         return self.forward_all(x)[-1]
 
     __call__ = forward
+
+    @property
+    def n_logit_layers(self) -> int:
+        """How many layers produce the logits: all of them, except a final :class:`Softmax`."""
+        final_softmax = isinstance(self.layers[-1], Softmax) and len(self.layers) > 1
+        return len(self.layers) - 1 if final_softmax else len(self.layers)
+
+    def logits(self, x) -> np.ndarray:
+        """The scores before the final Softmax, (N, classes): what the training loss takes.
+
+        Runs every layer but a final :class:`Softmax` (all layers if there is
+        none); a following :meth:`backward` starts at the last layer that ran.
+        """
+        return self._run(x, self.n_logit_layers)[-1]
+
+    def _run(self, x, depth: int) -> list[np.ndarray]:
+        """Run the first ``depth`` layers on x and return each one's output."""
+        if np.shape(x) != self._fitting_shape:
+            self.output_shapes(np.shape(x))  # a misfit fails here, before any layer runs
+            self._fitting_shape = np.shape(x)
+        self._ran = None  # a pass that fails halfway leaves nothing to differentiate
+        outputs = []
+        for layer in self.layers[:depth]:
+            x = layer.forward(x, self._ops)
+            outputs.append(x)
+        self._ran, self._output_shape = depth, x.shape
+        return outputs
+
+    def backward(self, dy) -> np.ndarray:
+        """Backpropagate ``dy`` through the layers of the last forward pass, last layer first.
+
+        ``dy`` is the gradient of the loss with respect to what that pass
+        returned: the logits after :meth:`logits`, the probabilities after
+        ``model(x)``. Every layer with parameters is left with their
+        gradients in ``layer.grads`` (see :meth:`gradients`). Returns the
+        gradient with respect to the input x.
+        """
+        if self._ran is None:
+            raise RuntimeError("backward needs a forward pass first: call model.logits(x) or model(x)")
+        if np.shape(dy) != self._output_shape:
+            last = self._ran - 1
+            raise ValueError(
+                f"dy must have the shape {self._output_shape} of the output of layer {last} "
+                f"{self.layers[last]!r} (the last layer of the forward pass), got {np.shape(dy)}"
+            )
+        for layer in reversed(self.layers[: self._ran]):
+            dy = layer.backward(dy, self._ops)
+        return dy
+
+    def gradients(self) -> dict[str, np.ndarray]:
+        """The gradients of the last :meth:`backward`, keyed like :meth:`parameters` ("0.w", "0.b", ...)."""
+        missing = [f"{i}.{name}" for i, layer in enumerate(self.layers) for name in layer.params
+                   if name not in layer.grads]
+        if missing:
+            raise RuntimeError(f"no gradients yet for {', '.join(missing)}: run backward first")
+        return {f"{i}.{name}": layer.grads[name] for i, layer in enumerate(self.layers) for name in layer.params}
 
     def layer_names(self) -> list[str]:
         """Short unique names such as "0 Conv2d", as used by :meth:`forward_timed`."""
@@ -344,11 +489,13 @@ class Sequential:
         One call is one sample; time a few calls and compare medians.
         """
         self.output_shapes(np.shape(x))
+        self._ran = None
         seconds = []
         for name, layer in zip(self.layer_names(), self.layers):
             start = time.perf_counter()
             x = layer.forward(x, self._ops)
             seconds.append((name, time.perf_counter() - start))
+        self._ran, self._output_shape = len(self.layers), x.shape
         return x, seconds
 
     def parameters(self) -> dict[str, np.ndarray]:
@@ -357,6 +504,28 @@ class Sequential:
         The arrays themselves, not copies: updating one in place updates the model.
         """
         return {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.params.items()}
+
+    def _pack_parameters(self) -> None:
+        """Move every parameter into one contiguous buffer, in the order of :meth:`parameters`.
+
+        Each ``layer.params[name]`` becomes a view of its part of the buffer,
+        with the same values, shape and dtype, so nothing changes for code
+        that reads or updates them in place. An optimizer that finds its
+        parameters packed like this updates them all with a few NumPy calls
+        on the buffer, instead of a few calls per parameter array, which is
+        what a step of a small network spends most of its time on (PyTorch's
+        "foreach" optimizers do the same). Parameters of mixed dtypes stay as
+        they are.
+        """
+        params = list(self.parameters().values())
+        if not params or len({value.dtype for value in params}) != 1:
+            return
+        buffer = np.concatenate([value.ravel() for value in params])
+        start = 0
+        for layer in self.layers:
+            for name, value in layer.params.items():
+                layer.params[name] = buffer[start : start + value.size].reshape(value.shape)
+                start += value.size
 
     @property
     def n_parameters(self) -> int:
@@ -390,20 +559,28 @@ class Sequential:
 
 
 def lenet(
-    in_channels: int = 1, image_size: int = 28, n_classes: int = 10, seed: int = 0, backend: str = "numpy"
+    in_channels: int = 1,
+    image_size: int = 28,
+    n_classes: int = 10,
+    seed: int = 0,
+    backend: str = "numpy",
+    filters: tuple[int, int] = (6, 16),
 ) -> Sequential:
     """A LeNet-style CNN (LeCun et al. 1998) for square (in_channels, image_size, image_size) images.
 
     conv -> ReLU -> 2x2 max pool -> conv -> ReLU -> 2x2 max pool -> flatten
-    -> linear -> softmax, with 6 and 16 filters as in LeNet-5. The
-    convolutions are 5x5 without padding, as in the paper, when the image is
-    large enough (16x16 or more); smaller images, like the 8x8 digits of
-    :mod:`cnnlab.datasets`, get 3x3 convolutions with padding 1, which keep
-    the size. The weights depend only on ``seed``.
+    -> linear -> softmax. The two convolutions have ``filters`` filters, 6
+    and 16 by default as in LeNet-5. They are 5x5 without padding, as in the
+    paper, when the image is large enough (16x16 or more); smaller images,
+    like the 8x8 digits of :mod:`cnnlab.datasets`, get 3x3 convolutions with
+    padding 1, which keep the size. The weights depend only on ``seed``.
     """
     _count("in_channels", in_channels)
     _count("image_size", image_size)
     _count("n_classes", n_classes)
+    if not isinstance(filters, (tuple, list)) or len(filters) != 2:
+        raise TypeError(f"filters must be a pair of ints (first conv, second conv), got {filters!r}")
+    first, second = _count("filters[0]", filters[0]), _count("filters[1]", filters[1])
     for kernel, padding in ((5, 0), (3, 1)):
         size = image_size
         for _ in range(2):  # conv, then a 2x2 max pool of stride 2
@@ -416,14 +593,14 @@ def lenet(
         )
     rng = np.random.default_rng(seed)
     return Sequential(
-        Conv2d(in_channels, 6, kernel, padding=padding, rng=rng),
+        Conv2d(in_channels, first, kernel, padding=padding, rng=rng),
         ReLU(),
         MaxPool2d(2),
-        Conv2d(6, 16, kernel, padding=padding, rng=rng),
+        Conv2d(first, second, kernel, padding=padding, rng=rng),
         ReLU(),
         MaxPool2d(2),
         Flatten(),
-        Linear(16 * size * size, n_classes, rng=rng),
+        Linear(second * size * size, n_classes, rng=rng),
         Softmax(),
         backend=backend,
         input_shape=(in_channels, image_size, image_size),

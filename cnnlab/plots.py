@@ -304,3 +304,39 @@ def image_grid(
         ax.set_axis_off()
     fig.suptitle(title or "Feature maps")
     return fig
+
+
+def digit_probabilities_figure(image, probs, title: str | None = None) -> Figure:
+    """A digit and what a network thinks of it: the (H, W) image, and a bar per class of ``probs``.
+
+    ``probs`` holds one probability per class (10 for the digits), e.g. a row
+    of ``model(x)``; the most likely class is highlighted and named in the
+    title. Ink is dark on a light background, as on paper. This is the
+    static twin of :func:`cnnlab.widgets.digit_canvas`.
+    """
+    image, probs = np.asarray(image, dtype=np.float64), np.asarray(probs, dtype=np.float64)
+    if image.ndim != 2:
+        raise ValueError(f"image must be 2-D (H, W), got shape {image.shape}")
+    if probs.ndim != 1 or probs.size < 2:
+        raise ValueError(f"probs must be 1-D with one probability per class, got shape {probs.shape}")
+    best = int(probs.argmax())
+    fig, (ax_img, ax_bar) = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained", width_ratios=[1, 1.6])
+    ax_img.imshow(image, cmap="gray_r")
+    ax_img.set_xticks(range(image.shape[1]))
+    ax_img.set_yticks(range(image.shape[0]))
+    ax_img.set_xlabel("column")
+    ax_img.set_ylabel("row")
+    ax_img.set_title(f"Input ({image.shape[0]} x {image.shape[1]})")
+
+    classes = np.arange(probs.size)
+    colors = ["tab:orange" if k == best else "tab:blue" for k in classes]
+    bars = ax_bar.bar(classes, probs, color=colors)
+    for bar, p in zip(bars, probs):
+        ax_bar.text(bar.get_x() + bar.get_width() / 2, p + 0.02, f"{p:.0%}", ha="center", va="bottom", fontsize=8)
+    ax_bar.set_xticks(classes)
+    ax_bar.set_ylim(0, 1.12)
+    ax_bar.set_xlabel("class")
+    ax_bar.set_ylabel("probability")
+    ax_bar.set_title("What the network predicts")
+    fig.suptitle(title or f"Predicted: {best} ({probs[best]:.0%})")
+    return fig

@@ -293,3 +293,85 @@ def speedup_explorer(
     ``repeat`` and ``min_time`` are passed on to ``bench.compare``.
     """
     return SpeedupExplorer(implementations, repeat=repeat, min_time=min_time)
+
+
+class DigitCanvas(widgets.VBox):
+    """Draw a digit on a grid of toggle cells, press Predict, see the class probabilities.
+
+    ``model`` is a trained network (a :class:`cnnlab.model.Sequential`) that
+    takes (N, 1, H, W) images and returns probabilities. A cell that is on is
+    ink of intensity 1, off is 0; the image is normalised as
+    ``(pixel - mean) / std`` before the model sees it, with the statistics of
+    its training data (:func:`cnnlab.datasets.digits_mean_std`). Attributes:
+    ``cells`` (H x W list of ToggleButtons), ``predict_button``,
+    ``clear_button``, ``status``, ``probs`` (the last prediction, or None).
+    """
+
+    def __init__(self, model, mean: float = 0.0, std: float = 1.0, size: int = 8):
+        if not std > 0:
+            raise ValueError(f"std must be > 0, got {std!r}")
+        self.model, self.mean, self.std = model, float(mean), float(std)
+        self.cells = [
+            [widgets.ToggleButton(value=False, layout=widgets.Layout(width="32px", height="32px", padding="0"))
+             for _ in range(size)]
+            for _ in range(size)
+        ]
+        self.predict_button = widgets.Button(description="Predict", button_style="primary", icon="magic")
+        self.clear_button = widgets.Button(description="Clear", icon="eraser")
+        self.status = widgets.Label("Click cells to draw a digit, then press Predict.")
+        self.figure_area = widgets.Output()
+        self.probs: np.ndarray | None = None
+        grid = widgets.GridBox(
+            [cell for row in self.cells for cell in row],
+            layout=widgets.Layout(grid_template_columns=f"repeat({size}, 34px)", grid_gap="2px"),
+        )
+        controls = widgets.VBox([self.predict_button, self.clear_button, self.status])
+        super().__init__([widgets.HBox([grid, controls]), self.figure_area])
+        for row in self.cells:
+            for cell in row:
+                cell.observe(self._on_cell, names="value")
+        self.predict_button.on_click(lambda _button: self.predict())
+        self.clear_button.on_click(lambda _button: self.clear())
+
+    @property
+    def image(self) -> np.ndarray:
+        """The drawing as a float32 (H, W) array: 1 where a cell is on, 0 elsewhere."""
+        return np.array([[cell.value for cell in row] for row in self.cells], dtype=np.float32)
+
+    def set_image(self, image) -> None:
+        """Switch on the cells where ``image`` (H, W) is above one half, e.g. to start from a real digit."""
+        image = np.asarray(image)
+        if image.shape != (len(self.cells), len(self.cells[0])):
+            raise ValueError(f"image must have shape {(len(self.cells), len(self.cells[0]))}, got {image.shape}")
+        for row, values in zip(self.cells, image):
+            for cell, value in zip(row, values):
+                cell.value = bool(value > 0.5)
+
+    def _on_cell(self, change) -> None:
+        change["owner"].button_style = "info" if change["new"] else ""
+        self.status.value = f"{int(self.image.sum())} cells drawn. Press Predict."
+
+    def clear(self) -> None:
+        """Switch every cell off."""
+        for row in self.cells:
+            for cell in row:
+                cell.value = False
+
+    def predict(self) -> np.ndarray:
+        """Run the model on the drawing, redraw the bar chart, and return the probabilities."""
+        image = self.image
+        x = ((image - self.mean) / self.std)[None, None].astype(np.float32)
+        self.probs = np.asarray(self.model(x))[0]
+        best = int(self.probs.argmax())
+        self.status.value = f"Predicted {best} with probability {self.probs[best]:.0%}."
+        _show(self.figure_area, plots.digit_probabilities_figure(image, self.probs))
+        return self.probs
+
+
+def digit_canvas(model, mean: float = 0.0, std: float = 1.0) -> DigitCanvas:
+    """An 8x8 grid of toggle cells to draw a digit, a Predict button, and the class probabilities as bars.
+
+    Pass the ``mean`` and ``std`` the training images were normalised with,
+    e.g. ``digit_canvas(model, *cnnlab.datasets.digits_mean_std())``.
+    """
+    return DigitCanvas(model, mean, std)

@@ -269,3 +269,56 @@ def test_roofline_chart_rejects_bad_points():
         roofline.roofline_chart([{"intensity": 1.0, "gflops": 1.0}], 100, 10)
     with pytest.raises(ValueError, match="'slow'"):
         roofline.roofline_chart([{"label": "slow", "intensity": 1.0, "gflops": 0.0}], 100, 10)
+
+
+# --- train-epoch -------------------------------------------------------------------------------------------------
+
+
+def test_train_epoch_case_is_an_epoch_of_chapter_11():
+    case = benchsuite.CASES["train-epoch"]
+    assert case.kind == "train" and case.batch_size == 32
+    from cnnlab import datasets
+
+    assert case.x_shape == datasets.digits_split()[0].shape  # the whole training split
+    assert benchsuite.TINY_CASES["train-epoch"].kind == "train"
+    with pytest.raises(ValueError, match="digits"):
+        benchsuite.TrainWorkload(benchsuite.Case("t", "", "train", (4, 1, 28, 28)), np.random.default_rng(0))
+    with pytest.raises(ValueError, match="only 1347"):
+        benchsuite.TrainWorkload(benchsuite.Case("t", "", "train", (5000, 1, 8, 8)), np.random.default_rng(0))
+
+
+def test_train_epoch_flops_are_three_forward_passes():
+    work = benchsuite.TrainWorkload(benchsuite.TINY_CASES["train-epoch"], np.random.default_rng(0))
+    model = benchsuite.lenet(**benchsuite.TRAIN_NETWORK)
+    # 24 images in batches of 8: conv 1->8 and 8->16, 3x3 on 8x8 and 4x4, linear 64->10, forward and twice backward.
+    per_image = 2 * (8 * 8 * 8 * 9 + 16 * 4 * 4 * 8 * 9 + 64 * 10)
+    assert work.flops == 3 * 24 * per_image
+    assert work.bytes == 3 * 3 * benchsuite._layer_costs(model, (8, 1, 8, 8))[1]
+    assert work.fraction == 1 / 24 and work.part[0].shape == (1, 1, 8, 8)
+
+
+def test_train_epoch_gives_the_same_loss_on_every_implementation_and_every_call():
+    work = benchsuite.TrainWorkload(benchsuite.TINY_CASES["train-epoch"], np.random.default_rng(0))
+    expected = work.run("numpy")()
+    assert expected.shape == (1,) and 0 < expected[0] < 10
+    for name in benchsuite.available_backends():
+        if name == "python":
+            np.testing.assert_allclose(work.run(name, part=True)(), work.run("numpy", part=True)(), rtol=1e-5)
+            continue
+        epoch = work.run(name)
+        first, second = epoch(), epoch()  # each call starts again from the same weights
+        np.testing.assert_allclose(first, expected, rtol=1e-4, err_msg=name)
+        np.testing.assert_array_equal(first, second)
+
+
+def test_train_epoch_results(tiny_results):
+    results, _ = tiny_results
+    case = next(case for case in results["cases"] if case["name"] == "train-epoch")
+    assert case["kind"] == "train" and case["shapes"]["batch_size"] == 8 and case["shapes"]["lr"] == 0.02
+    assert case["implementations"]["python"]["extrapolated"] is True
+    assert case["implementations"]["numba"]["extrapolated"] is False
+
+
+def test_help_lists_train_epoch():
+    result = run_cli("bench", "--help")
+    assert "train-epoch" in result.stdout and "one epoch of training" in result.stdout

@@ -211,4 +211,4 @@ def test_strict_mode_raises(check, monkeypatch):
 def test_checkers_are_exported():
     from cnnlab.exercises import limits
 
-    assert set(limits.__all__) == {"check_conv2d_intensity", "check_roofline_time", "check_speedup_ceiling"}
+    assert {"check_conv2d_intensity", "check_roofline_time", "check_speedup_ceiling"} <= set(limits.__all__)

@@ -341,3 +341,42 @@ def test_lenet_runs_on_digits():
     x_train, y_train, _, _ = datasets.digits_split()
     probs = lenet(image_size=8)(x_train[:16])
     assert probs.shape == (16, 10)
+
+
+def test_lenet_for_digits_with_8_and_16_filters():
+    net = lenet(in_channels=1, image_size=8, filters=(8, 16), seed=0)
+    assert [repr(layer).split(";")[0] for layer in net.layers if layer.params] == [
+        "Conv2d(1 -> 8, 3x3, stride 1, padding 1", "Conv2d(8 -> 16, 3x3, stride 1, padding 1", "Linear(64 -> 10"]
+    assert net.output_shapes((2, 1, 8, 8))[5] == (2, 16, 2, 2)
+    a, b = lenet(image_size=8, filters=(8, 16), seed=5), lenet(image_size=8, filters=(8, 16), seed=5)
+    for (name, value), other in zip(a.parameters().items(), b.parameters().values()):
+        np.testing.assert_array_equal(value, other, err_msg=name)
+    with pytest.raises(TypeError, match="filters"):
+        lenet(filters=8)
+    with pytest.raises(ValueError, match=r"filters\[1\]"):
+        lenet(filters=(8, 0))
+
+
+def test_layers_start_without_gradients():
+    for layer in (Conv2d(1, 2, 3), Linear(3, 4), ReLU()):
+        assert layer.grads == {}
+
+
+def test_a_shape_that_fitted_once_is_remembered_but_new_shapes_are_checked():
+    conv = Conv2d(3, 4, 3)
+    conv.forward(images((2, 3, 5, 5)), NUMPY)
+    conv.forward(images((2, 3, 5, 5)), NUMPY)
+    with pytest.raises(ValueError, match=r"\(2, 2, 5, 5\)"):
+        conv.forward(images((2, 2, 5, 5)), NUMPY)
+    net = lenet(image_size=8)
+    net(images((2, 1, 8, 8)))
+    with pytest.raises(ValueError, match="layer 0"):
+        net(images((2, 3, 8, 8)))
+    assert net(images((3, 1, 8, 8))).shape == (3, 10)
+
+
+def test_ops_is_the_backend_module():
+    net = lenet(image_size=8, backend="numba")
+    assert net.ops is cnnlab.backend("numba")
+    net.backend = "python"
+    assert net.ops is cnnlab.backend("python")

@@ -22,8 +22,8 @@ def assert_close(actual, expected, tol=1e-4):
 
 # (x shape, w shape, stride, padding, kernel the chooser must pick)
 TARGETS = {
-    "L1 one channel 512x512": ((1, 1, 512, 512), (1, 1, 3, 3), 1, 1, "_conv_direct"),
-    "L2 64->64 56x56": ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, "_conv_direct"),
+    "L1 one channel 512x512": ((1, 1, 512, 512), (1, 1, 3, 3), 1, 1, "_conv_filter"),
+    "L2 64->64 56x56": ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, "_conv_winograd"),
     "L3 LeNet 5x5": ((64, 1, 28, 28), (6, 1, 5, 5), 1, 0, "_conv_direct"),
 }
 NEIGHBOURS = {
@@ -32,6 +32,17 @@ NEIGHBOURS = {
     "many channels no padding, 3x3 input": ((1, 8, 3, 3), (8, 8, 3, 3), 1, 0, "_conv_direct"),
     "many channels padding 2": ((1, 8, 4, 6), (9, 8, 3, 3), 1, 2, "_conv_direct"),
     "many channels tall": ((1, 8, 61, 5), (16, 8, 3, 3), 1, 1, "_conv_direct"),
+    "blocked: 8 channels, 8 filters, a grid of several chunks": ((3, 8, 33, 29), (8, 8, 3, 3), 1, 1, "_conv_blocked"),
+    "blocked: odd filters, padding 0": ((2, 9, 40, 31), (11, 9, 3, 3), 1, 0, "_conv_blocked"),
+    "blocked: padding 2": ((1, 8, 50, 45), (8, 8, 3, 3), 1, 2, "_conv_blocked"),
+    "too few channels for blocked": ((8, 7, 32, 32), (8, 7, 3, 3), 1, 1, "_conv_direct"),
+    "filter: padding 2, odd sizes": ((1, 1, 301, 257), (1, 1, 3, 3), 1, 2, "_conv_filter"),
+    "filter: no padding, several images": ((3, 1, 150, 151), (1, 1, 3, 3), 1, 0, "_conv_filter"),
+    "two filters: not the filter kernel": ((1, 1, 512, 512), (2, 1, 3, 3), 1, 1, "_conv_direct"),
+    "winograd: 48 channels, 33 filters, odd sizes": ((6, 48, 61, 45), (33, 48, 3, 3), 1, 1, "_conv_winograd"),
+    "too few images for winograd": ((4, 64, 56, 56), (64, 64, 3, 3), 1, 1, "_conv_blocked"),
+    "too many channels for winograd": ((2, 128, 56, 56), (128, 128, 3, 3), 1, 1, "_conv_blocked"),
+    "too small an image for blocked": ((1, 64, 14, 14), (64, 64, 3, 3), 1, 1, "_conv_direct"),
     "direct 3x3 few channels": ((2, 3, 17, 33), (5, 3, 3, 3), 1, 1, "_conv_direct"),
     "direct 3x3 F=4 (block + 1)": ((1, 2, 9, 15), (4, 2, 3, 3), 1, 0, "_conv_direct"),
     "direct 3x3 width 1": ((1, 1, 5, 1), (2, 1, 3, 3), 1, 1, "_conv_direct"),

@@ -1,0 +1,151 @@
+"""Backward operators as plain Python loops: the bottom rung of the ladder, for training.
+
+The twins of :mod:`cnnlab.backend_python`: arrays become nested lists at the
+edges and every multiply-add is one Python statement. Each loop nest is the
+forward loop nest read backwards (Rumelhart et al. 1986): wherever the
+forward pass read an input ``a`` to add ``a * b`` into an output ``y``, the
+backward pass adds ``dy * b`` into ``da``. Same functions, signatures and
+argument checks as :mod:`cnnlab.grad_numpy`, which the tests compare them
+with. Slow on purpose: chapter 11 times one batch of training with them.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .grad_numpy import (
+    check_conv2d_backward,
+    check_linear_backward,
+    check_pool2d_backward,
+    check_relu_backward,
+    check_softmax_cross_entropy,
+)
+
+
+def _zeros(*shape: int) -> list:
+    """Nested lists of zeros of the given shape."""
+    if len(shape) == 1:
+        return [0.0] * shape[0]
+    return [_zeros(*shape[1:]) for _ in range(shape[0])]
+
+
+def conv2d_backward(dy, x, w, stride=1, padding=0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of ``conv2d`` with respect to x (N, C, H, W), w (F, C, KH, KW) and b (F,); dy is (N, F, OH, OW).
+
+    The loops of the forward pass: output (n, f, i, j) read input
+    (n, c, i*sh + di - ph, j*sw + dj - pw) times w[f, c, di, dj], so its
+    gradient g adds g * x into dw and g * w into dx at the same places.
+    Taps on the zero padding read no input and send no gradient.
+    """
+    args = check_conv2d_backward(dy, x, w, stride, padding)
+    (sh, sw), (ph, pw) = args.stride, args.padding
+    n_batch, channels, height, width = args.x.shape
+    n_filters, _, kh, kw = args.w.shape
+    out_h, out_w = args.dy.shape[2:]
+    dys, xs, ws = args.dy.tolist(), args.x.tolist(), args.w.tolist()
+    dx, dw, db = _zeros(*args.x.shape), _zeros(*args.w.shape), [0.0] * n_filters
+
+    for n in range(n_batch):
+        for f in range(n_filters):
+            for i in range(out_h):
+                for j in range(out_w):
+                    g = dys[n][f][i][j]
+                    db[f] += g
+                    for c in range(channels):
+                        for di in range(kh):
+                            r = i * sh + di - ph
+                            if not 0 <= r < height:
+                                continue
+                            for dj in range(kw):
+                                col = j * sw + dj - pw
+                                if 0 <= col < width:
+                                    dw[f][c][di][dj] += g * xs[n][c][r][col]
+                                    dx[n][c][r][col] += g * ws[f][c][di][dj]
+    dtype = args.dtype
+    return np.array(dx, dtype).reshape(args.x.shape), np.array(dw, dtype).reshape(args.w.shape), np.array(db, dtype)
+
+
+def _pool2d_backward(dy, x, kernel_size, stride, take_max: bool) -> np.ndarray:
+    args = check_pool2d_backward(dy, x, kernel_size, stride)
+    (kh, kw), (sh, sw) = args.kernel_size, args.stride
+    n_batch, channels, out_h, out_w = args.dy.shape
+    dys, xs = args.dy.tolist(), args.x.tolist()
+    dx = _zeros(*args.x.shape)
+    share = 1.0 / (kh * kw)
+    for n in range(n_batch):
+        for c in range(channels):
+            image, grad = xs[n][c], dx[n][c]
+            for i in range(out_h):
+                for j in range(out_w):
+                    g = dys[n][c][i][j]
+                    window = [(i * sh + di, j * sw + dj) for di in range(kh) for dj in range(kw)]
+                    if take_max:
+                        # max() keeps the first of equal maxima in row-major order, as the forward pass does
+                        r, col = max(window, key=lambda at: image[at[0]][at[1]])
+                        grad[r][col] += g
+                    else:
+                        for r, col in window:
+                            grad[r][col] += g * share
+    return np.array(dx, args.dtype).reshape(args.x.shape)
+
+
+def max_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
+    """Gradient of ``max_pool2d``: each window's dy goes to its first maximum; x (N, C, H, W)."""
+    return _pool2d_backward(dy, x, kernel_size, stride, True)
+
+
+def avg_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
+    """Gradient of ``avg_pool2d``: each window's dy is shared equally by its KH*KW inputs; x (N, C, H, W)."""
+    return _pool2d_backward(dy, x, kernel_size, stride, False)
+
+
+def relu_backward(dy, x) -> np.ndarray:
+    """Gradient of ``relu``: dy where x > 0, zero elsewhere (also at x == 0). Any shape."""
+    dy, x, dtype = check_relu_backward(dy, x)
+    flat = [g if v > 0.0 else 0.0 for g, v in zip(dy.ravel().tolist(), x.ravel().tolist())]
+    return np.array(flat, dtype).reshape(x.shape)
+
+
+def linear_backward(dy, x, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of ``linear`` (``y = x @ w.T + b``); dy (N, out) -> dx (N, in), dw (out, in), db (out,).
+
+    ``y[n][o]`` summed ``x[n][k] * w[o][k]`` over k, so its gradient g adds
+    ``g * w[o][k]`` to ``dx[n][k]`` and ``g * x[n][k]`` to ``dw[o][k]``.
+    """
+    args = check_linear_backward(dy, x, w)
+    dys, xs, ws = args.dy.tolist(), args.x.tolist(), args.w.tolist()
+    n_rows, n_in = args.x.shape
+    n_out = args.w.shape[0]
+    dx, dw, db = _zeros(n_rows, n_in), _zeros(n_out, n_in), [0.0] * n_out
+    for n in range(n_rows):
+        for o in range(n_out):
+            g = dys[n][o]
+            db[o] += g
+            for k in range(n_in):
+                dx[n][k] += g * ws[o][k]
+                dw[o][k] += g * xs[n][k]
+    dtype = args.dtype
+    return np.array(dx, dtype), np.array(dw, dtype), np.array(db, dtype)
+
+
+def softmax_cross_entropy(logits, labels) -> tuple[np.floating, np.ndarray]:
+    """Mean cross-entropy of softmax(logits) (N, K) against int labels (N,), and dlogits (N, K).
+
+    ``dlogits = (softmax(logits) - onehot(labels)) / N``. Each row is shifted
+    by its maximum before ``exp``, so large logits never overflow
+    (Goodfellow et al. 2016, section 4.1).
+    """
+    logits, labels = check_softmax_cross_entropy(logits, labels)
+    rows, targets = logits.tolist(), labels.tolist()
+    n_rows = len(rows)
+    total, dlogits = 0.0, []
+    for row, target in zip(rows, targets):
+        top = max(row)
+        log_norm = math.log(sum(math.exp(v - top) for v in row))
+        total += log_norm - (row[target] - top)
+        grad = [math.exp(v - top - log_norm) / n_rows for v in row]
+        grad[target] -= 1.0 / n_rows
+        dlogits.append(grad)
+    dtype = logits.dtype
+    return dtype.type(total / n_rows), np.array(dlogits, dtype)
