@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 import reference
 from cnnlab import grad_numba, grad_numpy
 from cnnlab.checks import output_size
+from helpers import numerical_gradient
+
 
 GRADS = {"numpy": grad_numpy, "numba": grad_numba}
 grads = pytest.mark.parametrize("g", GRADS.values(), ids=GRADS.keys())
@@ -26,20 +28,6 @@ SEEDS = st.integers(0, 2**32 - 1)
 
 def pairs(low, high):
     return st.tuples(st.integers(low, high), st.integers(low, high))
-
-
-def numerical_gradient(loss, a, eps=1e-4):
-    """Central differences of ``loss()`` with respect to every element of ``a``, which is perturbed in place."""
-    grad = np.zeros_like(a)
-    for idx in np.ndindex(a.shape):
-        saved = a[idx]
-        a[idx] = saved + eps
-        up = loss()
-        a[idx] = saved - eps
-        down = loss()
-        a[idx] = saved
-        grad[idx] = (up - down) / (2 * eps)
-    return grad
 
 
 def assert_gradient(actual, expected, tol=1e-7):

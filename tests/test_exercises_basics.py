@@ -7,23 +7,9 @@ from cnnlab.exercises import (
     check_arithmetic_intensity, check_conv2d, check_conv2d_dilated, check_conv2d_flops, check_flops_without_padding,
     check_output_size, check_pad2d, check_receptive_field, check_relative_spread, check_relu, check_softmax,
 )
+from helpers import hint, lenient, stub  # noqa: F401 - lenient is a fixture
 
-
-@pytest.fixture(autouse=True)
-def lenient(monkeypatch):
-    monkeypatch.delenv("CNNLAB_STRICT_EXERCISES", raising=False)
-
-
-def hint(report) -> str:
-    """The hint of a failed report (what a student reads after 'Hint:')."""
-    assert not report.passed, report.message
-    assert "Hint: " in report.message, report.message
-    return report.message.split("Hint: ", 1)[1]
-
-
-def stub(*args, **kwargs):
-    """A starter cell."""
-    raise NotImplementedError
+pytestmark = pytest.mark.usefixtures("lenient")
 
 
 # ----------------------------------------------------------------- output_size

@@ -13,32 +13,16 @@ from cnnlab.exercises import (
     check_lenet_parameters,
     check_log_softmax,
 )
+from helpers import failed_with, hinted, lenient  # noqa: F401 - lenient is a fixture
 
 NUMPY = cnnlab.backend("numpy")
 
 
-@pytest.fixture(autouse=True)
-def lenient(monkeypatch):
-    """Checks report instead of raising, as they do for a student."""
-    monkeypatch.delenv("CNNLAB_STRICT_EXERCISES", raising=False)
+pytestmark = pytest.mark.usefixtures("lenient")
 
 
 def passed(report):
     assert report.passed and report.status == "passed", report.message
-
-
-def failed_with(report, *phrases):
-    assert not report.passed and report.status == "failed", report.message
-    for phrase in phrases:
-        assert phrase in report.message, f"{phrase!r} not in:\n{report.message}"
-    return report
-
-
-def hinted(report, phrase):
-    """The report failed, and its hint (the text after "Hint: ") says ``phrase``."""
-    failed_with(report, "Hint: ")
-    hint = report.message.split("Hint: ", 1)[1]
-    assert phrase in hint, f"{phrase!r} not in the hint:\n{hint}"
 
 
 def not_implemented(*args, **kwargs):

@@ -3,26 +3,10 @@ import pytest
 
 from cnnlab import bench, roofline
 from cnnlab.exercises import check_conv2d_intensity, check_roofline_time, check_speedup_ceiling
+from helpers import failed_with, hinted, lenient  # noqa: F401 - lenient is a fixture
 
 
-@pytest.fixture(autouse=True)
-def lenient(monkeypatch):
-    """Checks report instead of raising, as they do for a student."""
-    monkeypatch.delenv("CNNLAB_STRICT_EXERCISES", raising=False)
-
-
-def failed_with(report, *phrases):
-    assert not report.passed and report.status == "failed", report.message
-    for phrase in phrases:
-        assert phrase in report.message, f"{phrase!r} not in:\n{report.message}"
-    return report
-
-
-def hinted(report, phrase):
-    """The report failed, and its hint (the text after "Hint: ") says ``phrase``."""
-    failed_with(report, "Hint: ")
-    hint = report.message.split("Hint: ", 1)[1]
-    assert phrase in hint, f"{phrase!r} not in the hint:\n{hint}"
+pytestmark = pytest.mark.usefixtures("lenient")
 
 
 # --- Exercise 8.1: arithmetic intensity of a convolution -------------------------------------------------------

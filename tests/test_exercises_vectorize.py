@@ -9,22 +9,9 @@ from cnnlab.exercises import (
     check_conv1x1_fast, check_conv2d_dilated_fast, check_conv2d_layer, check_faster_than, check_max_pool2d,
 )
 from cnnlab.exercises.vectorize import _conv2d_dilated_loops
+from helpers import hint, lenient, stub  # noqa: F401 - lenient is a fixture
 
-
-@pytest.fixture(autouse=True)
-def lenient(monkeypatch):
-    monkeypatch.delenv("CNNLAB_STRICT_EXERCISES", raising=False)
-
-
-def hint(report) -> str:
-    assert not report.passed, report.message
-    assert "Hint: " in report.message, report.message
-    return report.message.split("Hint: ", 1)[1]
-
-
-def stub(*args, **kwargs):
-    """A starter cell."""
-    raise NotImplementedError
+pytestmark = pytest.mark.usefixtures("lenient")
 
 
 # ----------------------------------------------------------------- max_pool2d

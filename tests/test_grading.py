@@ -3,6 +3,10 @@ import numpy as np
 import pytest
 
 from cnnlab.grading import Case, Report, grade
+from helpers import lenient  # noqa: F401 - lenient is a fixture
+
+pytestmark = pytest.mark.usefixtures("lenient")
+
 
 CASES = [Case("small", (np.array([1.0, -2.0, 3.0]),), np.array([2.0, -4.0, 6.0])),
          Case("float32", (np.array([[0.5, 1.5]], np.float32),), np.array([[1.0, 3.0]], np.float32))]
@@ -10,11 +14,6 @@ CASES = [Case("small", (np.array([1.0, -2.0, 3.0]),), np.array([2.0, -4.0, 6.0])
 
 def double(x):
     return 2 * x
-
-
-@pytest.fixture(autouse=True)
-def lenient(monkeypatch):
-    monkeypatch.delenv("CNNLAB_STRICT_EXERCISES", raising=False)
 
 
 def test_correct_function_passes_with_time():

@@ -5,6 +5,8 @@ import pytest
 import cnnlab
 from cnnlab import datasets, train
 from cnnlab.model import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, Softmax, lenet
+from helpers import numerical_gradient
+
 
 TRAINABLE = ("numpy", "numba", "python")
 
@@ -30,20 +32,6 @@ def tiny_net(backend="numpy", dtype=np.float64, seed=1):
     return net
 
 
-def numerical_gradient(loss, a, eps=1e-6):
-    """Central differences of loss() with respect to every element of a, which is perturbed in place."""
-    grad = np.zeros_like(a)
-    for idx in np.ndindex(a.shape):
-        saved = a[idx]
-        a[idx] = saved + eps
-        up = loss()
-        a[idx] = saved - eps
-        down = loss()
-        a[idx] = saved
-        grad[idx] = (up - down) / (2 * eps)
-    return grad
-
-
 # --- backward through a Sequential --------------------------------------------------------------------------------
 
 
@@ -62,8 +50,8 @@ def test_sequential_backward_is_the_gradient_of_the_loss(backend):
     assert list(grads) == list(net.parameters())
     for name, param in net.parameters().items():
         assert grads[name].shape == param.shape and grads[name].dtype == np.float64
-        np.testing.assert_allclose(grads[name], numerical_gradient(loss, param), rtol=1e-5, atol=1e-7, err_msg=name)
-    np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(grads[name], numerical_gradient(loss, param, eps=1e-6), rtol=1e-5, atol=1e-7, err_msg=name)
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x, eps=1e-6), rtol=1e-5, atol=1e-7)
 
 
 def test_backward_through_the_final_softmax():
@@ -76,9 +64,9 @@ def test_backward_through_the_final_softmax():
 
     net(x)
     dx = net.backward(r)
-    np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x, eps=1e-6), rtol=1e-5, atol=1e-8)
     w = net.layers[0].params["w"]
-    np.testing.assert_allclose(net.layers[0].grads["w"], numerical_gradient(loss, w), rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(net.layers[0].grads["w"], numerical_gradient(loss, w, eps=1e-6), rtol=1e-5, atol=1e-8)
 
 
 def test_backends_agree_on_float32_gradients():
