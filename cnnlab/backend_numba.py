@@ -168,7 +168,9 @@ def _choose_pool_kernel(x: np.ndarray, kernel_size, stride, take_max: bool) -> s
     ==========================  ==========================================  ==========================
     kernel                      runs when                                   output memory
     ==========================  ==========================================  ==========================
-    ``"nhwc"``                  x is channels_last (stored (N, H, W, C))     channels_last, like x
+    ``"max_2x2_nhwc"``          x is channels_last (stored (N, H, W, C)),   channels_last, like x
+                                max pooling, 2x2 window, stride 2
+    ``"nhwc"``                  x is channels_last, any other pooling        channels_last, like x
     ``"max_2x2_nchw"``          max pooling, 2x2 window, stride 2            C-contiguous
     ``"nchw"``                  anything else (x copied to C order first)    C-contiguous
     ==========================  ==========================================  ==========================
@@ -176,11 +178,10 @@ def _choose_pool_kernel(x: np.ndarray, kernel_size, stride, take_max: bool) -> s
     Each kernel runs on all threads when x has at least ``PARALLEL_MIN_WORK``
     elements (:func:`use_threads`), and in one thread below.
     """
+    max_2x2 = take_max and kernel_size == (2, 2) and stride == (2, 2)
     if _is_channels_last(x):
-        return "nhwc"
-    if take_max and kernel_size == (2, 2) and stride == (2, 2):
-        return "max_2x2_nchw"
-    return "nchw"
+        return "max_2x2_nhwc" if max_2x2 else "nhwc"
+    return "max_2x2_nchw" if max_2x2 else "nchw"
 
 
 def _pool(x, kernel_size, stride, take_max) -> np.ndarray:
@@ -188,11 +189,15 @@ def _pool(x, kernel_size, stride, take_max) -> np.ndarray:
     x, (kh, kw), (sh, sw) = args.x, args.kernel_size, args.stride
     kernel = _choose_pool_kernel(x, args.kernel_size, args.stride, take_max)
     threads = use_threads(x.size)
-    if kernel == "nhwc":
+    if kernel in ("nhwc", "max_2x2_nhwc"):
         n, c, oh, ow = args.out_shape
         out = np.empty((n, oh, ow, c), x.dtype)
-        nhwc = numba_pool.pool2d_nhwc if threads else numba_pool.pool2d_nhwc_serial
-        nhwc(x.transpose(0, 2, 3, 1), kh, kw, sh, sw, take_max, out)
+        if kernel == "max_2x2_nhwc":
+            max_2x2 = numba_pool.max_pool2d_2x2_nhwc if threads else numba_pool.max_pool2d_2x2_nhwc_serial
+            max_2x2(x.transpose(0, 2, 3, 1), out)
+        else:
+            nhwc = numba_pool.pool2d_nhwc if threads else numba_pool.pool2d_nhwc_serial
+            nhwc(x.transpose(0, 2, 3, 1), kh, kw, sh, sw, take_max, out)
         return out.transpose(0, 3, 1, 2)
     out = np.empty(args.out_shape, x.dtype)
     if kernel == "max_2x2_nchw":

@@ -123,9 +123,9 @@ def channels_last(x):
 
 POOL_CASES = {
     "P1 NCHW": ((64, 32, 28, 28), 2, None, False, "max_2x2_nchw"),
-    "P1 channels_last": ((64, 32, 28, 28), 2, None, True, "nhwc"),
+    "P1 channels_last": ((64, 32, 28, 28), 2, None, True, "max_2x2_nhwc"),
     "odd sizes NCHW": ((1, 3, 7, 9), 2, None, False, "max_2x2_nchw"),
-    "odd sizes channels_last": ((2, 5, 7, 9), 2, None, True, "nhwc"),
+    "odd sizes channels_last": ((2, 5, 7, 9), 2, None, True, "max_2x2_nhwc"),
     "3x3 stride 2 channels_last": ((1, 17, 9, 8), 3, 2, True, "nhwc"),
     "3x3 stride 1 NCHW": ((2, 3, 6, 5), 3, 1, False, "nchw"),
     "2x2 stride 1 NCHW": ((2, 3, 6, 5), 2, 1, False, "nchw"),
