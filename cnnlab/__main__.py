@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _restart_with_quiet_threads(argv: list[str]) -> None:
-    """Run this command again in a fresh Python whose thread pools sleep when idle.
+    """Run this command again in a fresh Python whose idle thread pools spin only briefly (QUIET_THREADS).
 
     The libraries read these settings only when they load, and ``import
     cnnlab`` has loaded NumPy (and so OpenBLAS) before this module runs.

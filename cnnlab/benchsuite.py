@@ -58,12 +58,17 @@ TORCH = "torch"
 LABELS = {TORCH: "torch (reference)"}
 FULL_REPEAT, QUICK_REPEAT = 7, 3
 ITEMSIZE = np.dtype(np.float32).itemsize
-# Thread pools that spin while idle (OpenMP's, used by Numba and PyTorch, and OpenBLAS's, used by
-# NumPy) keep a core busy after every call. When kernels of different libraries are interleaved on 2
-# cores, the next kernel loses that core: this made timings 2-10x slower here. With these settings
-# idle threads sleep at once. The libraries read them only when they load, so they must be in the
-# environment before NumPy is imported; ``python -m cnnlab bench`` sees to that.
-QUIET_THREADS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+# Idle threads of a pool spin (busy-wait) for a while, so that the next parallel call finds them awake:
+# OpenMP's (GNU libgomp, used by Numba and PyTorch) for about 3 ms by default, OpenBLAS's (NumPy) even
+# longer. When kernels of different libraries are interleaved on 2 cores, the next kernel loses a core
+# to them: with the defaults, a 150 us Numba convolution after a NumPy matmul took up to 8 ms here.
+# Sleeping at once (OMP_WAIT_POLICY=PASSIVE) fixes that but makes every parallel call wake its threads,
+# which doubled the 43 us conv-512 kernel. So OpenMP threads spin about 1 ms (libgomp counts 100,000
+# spins to the millisecond), long enough to bridge back-to-back calls and short enough to free the core
+# for the next library, and OpenBLAS's as little as it allows (2^4 cycles). LLVM's and Intel's OpenMP
+# would read KMP_BLOCKTIME instead. The libraries read these only when they load, so they must be in
+# the environment before NumPy is imported; ``python -m cnnlab bench`` sees to that.
+QUIET_THREADS = {"GOMP_SPINCOUNT": "100000", "OPENBLAS_THREAD_TIMEOUT": "4"}
 # Roughly how many FLOPs the python backend's part of a case does: about 30 ms at 150 ns per FLOP.
 PYTHON_FLOPS = 200_000
 
@@ -74,7 +79,7 @@ class Case:
 
     ``kind`` is "conv2d" (x (N, C, H, W) with weights ``w_shape`` (F, C, KH,
     KW), stride 1), "max_pool2d" (a ``pool`` x ``pool`` window, stride
-    ``pool``), "lenet" (the forward pass of :func:`cnnlab.model.lenet` on
+    ``pool``, on x stored as (N, H, W, C) if ``channels_last``), "lenet" (the forward pass of :func:`cnnlab.model.lenet` on
     x) or "train" (one epoch of training on the first N training digits, in
     batches of ``batch_size``). ``python_flops`` sizes the part the python
     backend runs.
@@ -89,6 +94,7 @@ class Case:
     pool: int = 2
     python_flops: int = PYTHON_FLOPS
     batch_size: int = 32
+    channels_last: bool = False
 
 
 CASES = {
@@ -102,6 +108,8 @@ CASES = {
              (64, 1, 28, 28), (6, 1, 5, 5)),
         Case("maxpool", "2x2 max pooling, stride 2, on (64, 32, 28, 28); one comparison counts as a FLOP",
              "max_pool2d", (64, 32, 28, 28)),
+        Case("maxpool-cl", "the same max pooling on a channels_last input: x stored as (N, H, W, C)", "max_pool2d",
+             (64, 32, 28, 28), channels_last=True),
         Case("lenet-forward", "the whole LeNet forward pass, batch 64, 28x28", "lenet", (64, 1, 28, 28)),
         Case("train-epoch", "one epoch of training on the 1,347 training digits (8x8), batch 32: forward, "
              "backward and SGD step of chapter 11's LeNet (8 and 16 filters)", "train", (1347, 1, 8, 8)),
@@ -117,6 +125,7 @@ TINY_CASES = {
         Case("conv-56", "tiny conv-56", "conv2d", (2, 4, 6, 6), (4, 4, 3, 3), padding=1, python_flops=2_000),
         Case("lenet-conv1", "tiny lenet-conv1", "conv2d", (2, 1, 12, 12), (6, 1, 5, 5), python_flops=2_000),
         Case("maxpool", "tiny maxpool", "max_pool2d", (2, 3, 6, 6), python_flops=20),
+        Case("maxpool-cl", "tiny maxpool-cl", "max_pool2d", (2, 3, 6, 6), python_flops=20, channels_last=True),
         Case("lenet-forward", "tiny lenet-forward", "lenet", (2, 1, 8, 8), python_flops=100),
         Case("train-epoch", "tiny train-epoch", "train", (24, 1, 8, 8), python_flops=100, batch_size=8),
     ]
@@ -211,12 +220,15 @@ class PoolWorkload:
         n, c, h, width = case.x_shape
         k = case.pool
         self.x = rng.standard_normal(case.x_shape, dtype=np.float32)
+        if case.channels_last:  # the same values, stored (N, H, W, C); torch.from_numpy keeps the strides
+            self.x = np.ascontiguousarray(self.x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
         self.kernel_size = k
         out_shape = (n, c, cnnlab.output_size(h, k, k), cnnlab.output_size(width, k, k))
         comparisons_per_image_channel = out_shape[2] * out_shape[3] * (k * k - 1)
         self.flops = n * c * comparisons_per_image_channel
         self.bytes = ITEMSIZE * (math.prod(case.x_shape) + math.prod(out_shape))
-        self.shapes = {"x": case.x_shape, "out": out_shape, "kernel_size": k, "stride": k}
+        self.shapes = {"x": case.x_shape, "out": out_shape, "kernel_size": k, "stride": k,
+                       "layout": "channels_last" if case.channels_last else "NCHW"}
         channels, images = _part_counts((c, n), comparisons_per_image_channel, case.python_flops)
         self.x_part = np.ascontiguousarray(self.x[:images, :channels])
         self.fraction = images * channels / (n * c)
@@ -537,7 +549,7 @@ def run_suite(
         runs everything in seconds.
 
     Timings of different libraries interleaved in one process are only fair
-    when idle thread pools sleep: set the environment variables of
+    when idle thread pools soon sleep: set the environment variables of
     :data:`QUIET_THREADS` before NumPy is imported (the command line does).
 
     Returns
@@ -720,9 +732,10 @@ fraction of the FLOPs, and its time is extrapolated by dividing by that
 fraction. The results mark it "extrapolated" and the chart hatches its bars.
 If PyTorch is installed, it is timed too, as "torch (reference)".
 
-Idle thread pools are told to sleep (OMP_WAIT_POLICY=PASSIVE and
-OPENBLAS_THREAD_TIMEOUT=4, unless already set), so libraries that take turns
-on a few cores do not slow each other down.
+Idle thread pools are told to spin only briefly before they sleep
+(GOMP_SPINCOUNT=100000, about 1 ms, and OPENBLAS_THREAD_TIMEOUT=4, unless
+already set), so libraries that take turns on a few cores do not slow each
+other down, while back-to-back calls still find their threads awake.
 """
 
 

@@ -76,8 +76,8 @@ def test_cli_end_to_end_on_tiny_cases(tmp_path):
     assert "extrapolated" in result.stdout
     results = json.loads((out / "results.json").read_text())
     assert results["settings"]["repeat"] == 2 and results["settings"]["backends"] == ["python", "numpy"]
-    # The command restarts itself so that idle thread pools sleep.
-    assert results["machine"]["omp_wait_policy"] == "PASSIVE"
+    # The command restarts itself so that idle thread pools soon sleep.
+    assert results["machine"]["gomp_spincount"] == "100000"
     assert results["machine"]["openblas_thread_timeout"] == "4"
     for name in ("speedup.png", "roofline.png"):
         assert (out / name).read_bytes()[:8] == PNG_MAGIC
@@ -201,6 +201,10 @@ def test_pool_and_lenet_parts():
     pool = benchsuite.PoolWorkload(benchsuite.CASES["maxpool"], np.random.default_rng(0))
     assert pool.flops == 64 * 32 * 14 * 14 * 3
     assert pool.fraction == pytest.approx(pool.x_part.shape[0] * pool.x_part.shape[1] / (64 * 32))
+    pool_cl = benchsuite.PoolWorkload(benchsuite.CASES["maxpool-cl"], np.random.default_rng(0))
+    np.testing.assert_array_equal(pool_cl.x, pool.x)  # the same values, stored (N, H, W, C)
+    assert pool_cl.x.transpose(0, 2, 3, 1).flags.c_contiguous and not pool_cl.x.flags.c_contiguous
+    assert pool_cl.flops == pool.flops and pool_cl.shapes["layout"] == "channels_last"
     forward = benchsuite.LenetWorkload(benchsuite.CASES["lenet-forward"], np.random.default_rng(0))
     # conv 1->6 5x5 on 28x28, conv 6->16 5x5 on 12x12, linear 256->10; batch 64
     assert forward.flops == 64 * 2 * (6 * 24 * 24 * 25 + 16 * 8 * 8 * 6 * 25 + 256 * 10)
