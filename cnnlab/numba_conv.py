@@ -151,6 +151,43 @@ def _accumulate_3x3(xb, w9, f0, n_filters, width, n, acc):
                     a[j] += _dot9(wk, s0[j], s1[j], s2[j], s3[j], s4[j], s5[j], s6[j], s7[j], s8[j])
 
 
+@njit(cache=True, fastmath={"contract"})
+def _accumulate_5_wide(xb, w, f0, n_filters, width, n, acc):
+    """Like :func:`_accumulate_taps` for kernels 5 wide (any height) and filters f0 ... f0 + n_filters - 1 (at most 3).
+
+    One pass per kernel row instead of one per tap, with the row's 5 taps
+    unrolled: each accumulator is loaded and stored once per 5 multiply-adds
+    instead of once per multiply-add, and a full block of three filters
+    shares the 5 loaded inputs among 15. The weights are read into scalars
+    first, so the loop holds them in registers. On LeNet's first layer (5x5,
+    one channel, 6 filters) this took the accumulation from 8.6 us to 3.4 us
+    per work item. Unrolling all 25 taps instead stops vectorization.
+    """
+    for c in range(xb.shape[0]):
+        xc = xb[c]
+        for di in range(w.shape[2]):
+            o = di * width
+            s0, s1, s2, s3, s4 = xc[o:], xc[o + 1 :], xc[o + 2 :], xc[o + 3 :], xc[o + 4 :]
+            if n_filters == FILTER_BLOCK:
+                a0, a1, a2 = acc[0], acc[1], acc[2]
+                p0, p1, p2, p3, p4 = w[f0, c, di, 0], w[f0, c, di, 1], w[f0, c, di, 2], w[f0, c, di, 3], w[f0, c, di, 4]
+                q0, q1, q2, q3, q4 = (w[f0 + 1, c, di, 0], w[f0 + 1, c, di, 1], w[f0 + 1, c, di, 2],
+                                      w[f0 + 1, c, di, 3], w[f0 + 1, c, di, 4])
+                r0, r1, r2, r3, r4 = (w[f0 + 2, c, di, 0], w[f0 + 2, c, di, 1], w[f0 + 2, c, di, 2],
+                                      w[f0 + 2, c, di, 3], w[f0 + 2, c, di, 4])
+                for j in range(n):
+                    v0, v1, v2, v3, v4 = s0[j], s1[j], s2[j], s3[j], s4[j]
+                    a0[j] += (p0 * v0 + p1 * v1) + (p2 * v2 + p3 * v3) + p4 * v4
+                    a1[j] += (q0 * v0 + q1 * v1) + (q2 * v2 + q3 * v3) + q4 * v4
+                    a2[j] += (r0 * v0 + r1 * v1) + (r2 * v2 + r3 * v3) + r4 * v4
+            else:
+                for k in range(n_filters):
+                    a, f = acc[k], f0 + k
+                    p0, p1, p2, p3, p4 = w[f, c, di, 0], w[f, c, di, 1], w[f, c, di, 2], w[f, c, di, 3], w[f, c, di, 4]
+                    for j in range(n):
+                        a[j] += (p0 * s0[j] + p1 * s1[j]) + (p2 * s2[j] + p3 * s3[j]) + p4 * s4[j]
+
+
 @njit(cache=True)
 def _direct_item(x, w, b, ph, pw, block_rows, images_per_item, item, out):
     """Work item ``item`` of the direct kernel: output rows r0 ... r0 + rows - 1 of up to ``images_per_item`` images.
@@ -164,8 +201,9 @@ def _direct_item(x, w, b, ph, pw, block_rows, images_per_item, item, out):
     takes 5x5 grid points instead of 6x6, which made LeNet's small layers
     about 20% faster. The grid rows and columns that fall between images and
     rows are garbage, and are never copied out. 3x3 kernels run
-    :func:`_accumulate_3x3` in blocks of three filters, other sizes
-    :func:`_accumulate_taps` one filter at a time.
+    :func:`_accumulate_3x3` and kernels 5 wide :func:`_accumulate_5_wide`,
+    in blocks of three filters; other sizes :func:`_accumulate_taps`, one
+    filter at a time.
     """
     n_batch, channels, height, width = x.shape
     n_filters, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
@@ -190,10 +228,12 @@ def _direct_item(x, w, b, ph, pw, block_rows, images_per_item, item, out):
         block = min(FILTER_BLOCK, n_filters - f0)
         for k in range(block):
             acc[k, :] = b[f0 + k]
-            if not (kh == 3 and kw == 3):
+            if not (kh == 3 and kw == 3) and kw != 5:
                 _accumulate_taps(xb, w, f0 + k, row, n_grid, acc[k])
         if kh == 3 and kw == 3:
             _accumulate_3x3(xb, w9, f0, block, row, n_grid, acc)
+        elif kw == 5:
+            _accumulate_5_wide(xb, w, f0, block, row, n_grid, acc)
         # Explicit loops over row views indexed from 0: a slice assignment costs more than copying a short row,
         # and an index like start + j keeps a wraparound check that stops vectorization.
         for k in range(block):

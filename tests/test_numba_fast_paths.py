@@ -47,6 +47,8 @@ NEIGHBOURS = {
     "direct 3x3 F=4 (block + 1)": ((1, 2, 9, 15), (4, 2, 3, 3), 1, 0, "_conv_direct"),
     "direct 3x3 width 1": ((1, 1, 5, 1), (2, 1, 3, 3), 1, 1, "_conv_direct"),
     "direct 5x5 odd width": ((3, 1, 13, 29), (7, 1, 5, 5), 1, 0, "_conv_direct"),
+    "direct 5 wide: 3x5, two channels, padding": ((2, 2, 6, 11), (4, 2, 3, 5), 1, (1, 2), "_conv_direct"),
+    "direct 5 wide: 1x5 as wide as the padded input": ((1, 3, 4, 1), (5, 3, 1, 5), 1, (0, 2), "_conv_direct"),
     "direct 1x1": ((2, 4, 6, 7), (3, 4, 1, 1), 1, 0, "_conv_direct"),
     "direct 2x4 asymmetric padding": ((1, 2, 6, 9), (3, 2, 2, 4), 1, (2, 1), "_conv_direct"),
     "direct 3x3 with few filters": ((1, 16, 9, 9), (2, 16, 3, 3), 1, 1, "_conv_direct"),
