@@ -116,9 +116,10 @@ def _choose_conv_kernel(x_shape, w_shape, stride):
     ``_conv_blocked``   other stride 1, 3x3, 8 or more          padded-width grid of the whole batch in
                         channels and filters, N*H*W >= 2048     chunks of a fixed length, 2 filters per
                                                                 pass with weights in registers
-    ``_conv_direct``    other stride 1 (any kernel size,        padded-width grid, 3x3 taps unrolled,
-                        padding, channel count)                 3 filters per pass; work items of a few
-                                                                rows, or of several whole small images
+    ``_conv_direct``    other stride 1 (any kernel size,        padded-width grid, 3x3 taps (or a 5-wide
+                        padding, channel count)                 kernel's rows) unrolled, 3 filters per
+                                                                pass; work items of a few rows, or of
+                                                                several whole small images
     ``_conv_general``   stride > 1                              plain loops over a padded copy of x
     ==================  ======================================  ==========================================
 
