@@ -672,22 +672,33 @@ def cases_roofline_chart(results: dict) -> Figure:
 
 
 def summary_table(results: dict) -> str:
-    """A plain-text table: case, implementation, median time, GFLOP/s and speed-up."""
+    """A plain-text table: case, implementation, median time, GFLOP/s and speed-up.
+
+    When PyTorch ran, a last column gives each implementation's speed-up
+    over it on the same case: its median divided into torch's, so above 1x
+    is faster than PyTorch.
+    """
     baseline = _baseline(results)
+    with_torch = any(TORCH in case["implementations"] for case in results["cases"])
     header = ["case", "implementation", "median", "GFLOP/s", f"speed-up vs {label(baseline)}"]
+    header += ["vs torch"] if with_torch else []
     rows = []
     notes = []
     for case in results["cases"]:
-        base = case["implementations"][baseline]["median_s"]
-        for impl in case["implementations"].values():
+        impls = case["implementations"]
+        base = impls[baseline]["median_s"]
+        for impl in impls.values():
             star = " *" if impl["extrapolated"] else ""
-            rows.append([case["name"], impl["label"], bench.format_time(impl["median_s"]) + star,
-                         f"{impl['gflops']:.3g}", _times(base / impl["median_s"])])
+            row = [case["name"], impl["label"], bench.format_time(impl["median_s"]) + star,
+                   f"{impl['gflops']:.3g}", _times(base / impl["median_s"])]
+            if with_torch:
+                row.append(_times(impls[TORCH]["median_s"] / impl["median_s"]) if TORCH in impls else "")
+            rows.append(row)
             if impl["extrapolated"]:
                 notes.append(f"{case['name']} {impl['fraction']:.3g}")
     widths = [max(len(row[k]) for row in [header, *rows]) for k in range(len(header))]
-    align = [str.ljust, str.ljust, str.rjust, str.rjust, str.rjust]
-    lines = ["  ".join(a(cell, w) for a, cell, w in zip(align, row, widths)) for row in [header, *rows]]
+    align = [str.ljust, str.ljust] + [str.rjust] * (len(header) - 2)
+    lines = ["  ".join(a(cell, w) for a, cell, w in zip(align, row, widths)).rstrip() for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     if notes:
         lines.append("* timed on a part of the input and extrapolated by FLOPs; fraction measured: " + ", ".join(notes))

@@ -146,8 +146,25 @@ def test_charts_without_python_use_the_first_backend(tiny_results):
     for case in trimmed["cases"]:
         case["implementations"] = {k: case["implementations"][k] for k in ("numpy", "numba")}
     assert "speed-up vs numpy" in benchsuite.summary_table(trimmed)
+    assert "vs torch" not in benchsuite.summary_table(trimmed)
     fig = benchsuite.cases_speedup_chart(trimmed)
     assert "numpy" in fig.axes[0].get_ylabel()
+
+
+def test_summary_table_compares_with_torch_when_it_ran(tiny_results):
+    results, _ = tiny_results
+    faked = json.loads(json.dumps(results))
+    for case in faked["cases"]:
+        case["implementations"].pop("torch", None)  # torch is optional: it may or may not have run
+    first = faked["cases"][0]
+    numba = first["implementations"]["numba"]
+    # A pretend torch row, four times slower than numba, on the first case only.
+    first["implementations"]["torch"] = {**numba, "label": "torch (reference)", "median_s": 4 * numba["median_s"]}
+    lines = benchsuite.summary_table(faked).splitlines()
+    assert lines[0].split()[-2:] == ["vs", "torch"]
+    numba_rows = [line.split() for line in lines if line.split()[1:2] == ["numba"]]
+    assert numba_rows[0][0] == first["name"] and numba_rows[0][-1] == "4x"
+    assert all(len(row) == len(numba_rows[0]) - 1 for row in numba_rows[1:])  # no torch, no ratio
 
 
 def test_run_suite_argument_errors():
