@@ -10,7 +10,7 @@ from cnnlab.student_edition import NOTE, ProtocolError, student_notebook, tags, 
 
 NOTEBOOK_DIR = Path(__file__).parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-FIRST_CHAPTERS = [p for p in NOTEBOOKS if p.name[:2] in {"01", "02", "03", "04", "05"}]
+CHAPTERS = NOTEBOOKS
 
 
 def exercise_notebook(starter="def f(x):\n    \"\"\"Double x.\"\"\"\n    raise NotImplementedError",
@@ -118,7 +118,7 @@ def test_no_solution_text_in_student_notebook(path):
     assert len(student.cells) == 1 + sum("solution" not in tags(c) for c in full.cells)
 
 
-@pytest.mark.parametrize("path", FIRST_CHAPTERS, ids=[p.name for p in FIRST_CHAPTERS])
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
 def test_chapter_has_two_to_four_exercises(path):
     cells = nbformat.read(path, as_version=4).cells
     starters = [c for c in cells if "starter" in tags(c)]
@@ -134,7 +134,7 @@ def test_chapter_has_two_to_four_exercises(path):
 @pytest.mark.slow
 def test_student_notebooks_run_and_report_not_implemented(tmp_path, monkeypatch):
     monkeypatch.delenv("CNNLAB_STRICT_EXERCISES", raising=False)  # the kernel inherits the environment
-    for path in FIRST_CHAPTERS:
+    for path in CHAPTERS:
         nb = student_notebook(nbformat.read(path, as_version=4), path.name)
         client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
         client.execute()  # raises CellExecutionError on the first cell that fails
