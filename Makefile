@@ -9,6 +9,9 @@ STAMP := $(VENV)/.installed
 # Jupyter refuses to run as root unless allowed; CI runs as root. This
 # project-local config dir allows it (see .jupyter/jupyter_server_config.py).
 export JUPYTER_CONFIG_DIR := $(CURDIR)/.jupyter
+# One machine profile (cnnlab.machine) and one benchmark run per build, shared by every page
+# and by nbval; `make clean` removes them, so the next build measures again.
+export CNNLAB_CACHE_DIR := $(CURDIR)/_build/cnnlab-cache
 # Silences debugpy's "frozen modules" warning inside executed kernels.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 

@@ -15,7 +15,12 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from .checks import output_size
+# The thread policy must reach the environment before NumPy loads (see cnnlab.threads).
+from . import threads
+
+threads._record_import_time()
+
+from .checks import output_size  # noqa: E402
 
 __version__ = "0.1.0"
 

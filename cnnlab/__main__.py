@@ -1,8 +1,8 @@
-"""Command line: ``python -m cnnlab bench [options]`` (see ``python -m cnnlab bench --help``)."""
+"""Command line: ``python -m cnnlab bench|machine [options]`` (``python -m cnnlab COMMAND --help``)."""
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import sys
 
 from . import benchsuite
@@ -13,25 +13,32 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     bench = commands.add_parser("bench", help="time every backend on standard CNN workloads and chart the results")
     benchsuite.add_arguments(bench)
+    machine = commands.add_parser(
+        "machine", help="print this machine's measured ceilings (peak, bandwidth, matmul)",
+        description="Print the machine profile every chapter reads: measured once per machine and "
+        "cached (see cnnlab.machine).",
+    )
+    machine.add_argument("--remeasure", action="store_true", help="measure again and replace the cached profile")
+    machine.add_argument("--json", action="store_true", help="print the profile as JSON")
     return parser
 
 
-def _restart_with_quiet_threads(argv: list[str]) -> None:
-    """Run this command again in a fresh Python whose idle thread pools spin only briefly (QUIET_THREADS).
+def _machine_command(args: argparse.Namespace) -> int:
+    from . import machine
 
-    The libraries read these settings only when they load, and ``import
-    cnnlab`` has loaded NumPy (and so OpenBLAS) before this module runs.
-    Settings already in the environment are kept.
-    """
-    missing = {name: value for name, value in benchsuite.QUIET_THREADS.items() if name not in os.environ}
-    if missing:
-        os.execve(sys.executable, [sys.executable, "-m", "cnnlab", *argv], {**os.environ, **missing})
+    result = machine.profile(remeasure=args.remeasure)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=1))
+    else:
+        print(result)
+        print(result.peak_verdict)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if argv is None:  # run as a program, not called from Python
-        _restart_with_quiet_threads(sys.argv[1:])
+    if args.command == "machine":
+        return _machine_command(args)
     return benchsuite.main(args)
 
 

@@ -36,7 +36,7 @@ from matplotlib.patches import Patch
 from tqdm.auto import tqdm
 
 import cnnlab
-from . import bench, datasets, roofline, train
+from . import bench, datasets, roofline, threads, train
 from .model import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, Softmax, he_normal, lenet
 
 __all__ = [
@@ -58,17 +58,9 @@ TORCH = "torch"
 LABELS = {TORCH: "torch (reference)"}
 FULL_REPEAT, QUICK_REPEAT = 7, 3
 ITEMSIZE = np.dtype(np.float32).itemsize
-# Idle threads of a pool spin (busy-wait) for a while, so that the next parallel call finds them awake:
-# OpenMP's (GNU libgomp, used by Numba and PyTorch) for about 3 ms by default, OpenBLAS's (NumPy) even
-# longer. When kernels of different libraries are interleaved on 2 cores, the next kernel loses a core
-# to them: with the defaults, a 150 us Numba convolution after a NumPy matmul took up to 8 ms here.
-# Sleeping at once (OMP_WAIT_POLICY=PASSIVE) fixes that but makes every parallel call wake its threads,
-# which doubled the 43 us conv-512 kernel. So OpenMP threads spin about 1 ms (libgomp counts 100,000
-# spins to the millisecond), long enough to bridge back-to-back calls and short enough to free the core
-# for the next library, and OpenBLAS's as little as it allows (2^4 cycles). LLVM's and Intel's OpenMP
-# would read KMP_BLOCKTIME instead. The libraries read these only when they load, so they must be in
-# the environment before NumPy is imported; ``python -m cnnlab bench`` sees to that.
-QUIET_THREADS = {"GOMP_SPINCOUNT": "100000", "OPENBLAS_THREAD_TIMEOUT": "4"}
+# Timings of several libraries in one process are fair only under the project's thread policy
+# (cnnlab.threads), which ``import cnnlab`` puts in force before NumPy loads.
+QUIET_THREADS = threads.POLICY
 # Roughly how many FLOPs the python backend's part of a case does: about 30 ms at 150 ns per FLOP.
 PYTHON_FLOPS = 200_000
 
@@ -549,8 +541,8 @@ def run_suite(
         runs everything in seconds.
 
     Timings of different libraries interleaved in one process are only fair
-    when idle thread pools soon sleep: set the environment variables of
-    :data:`QUIET_THREADS` before NumPy is imported (the command line does).
+    when idle thread pools soon sleep, as :mod:`cnnlab.threads` arranges
+    when ``cnnlab`` is imported before NumPy.
 
     Returns
     -------
