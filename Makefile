@@ -49,9 +49,10 @@ strict-book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Open the book: $(CURDIR)/_build/html/index.html"
 
-# Every page of the strictly built book in Chromium, offline; screenshots in _build/screenshots.
+# Every page of the strictly built book in Chromium, offline, screenshots in _build/screenshots;
+# and every page's outputs read for wide lines, tracebacks and machine paths.
 browser-test: strict-book
-	CNNLAB_BOOK_HTML=$(CURDIR)/_build/html $(BIN)/python -m pytest tests/test_browser.py
+	CNNLAB_BOOK_HTML=$(CURDIR)/_build/html $(BIN)/python -m pytest tests/test_browser.py tests/test_readable_pages.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks

@@ -1,4 +1,5 @@
 """Command line: ``python -m cnnlab bench|machine [options]`` (``python -m cnnlab COMMAND --help``)."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,17 +10,29 @@ from . import benchsuite
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cnnlab", description="Tools of the cnnlab book.")
+    parser = argparse.ArgumentParser(
+        prog="python -m cnnlab", description="Tools of the cnnlab book."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    bench = commands.add_parser("bench", help="time every backend on standard CNN workloads and chart the results")
+    bench = commands.add_parser(
+        "bench",
+        help="time every backend on standard CNN workloads and chart the results",
+    )
     benchsuite.add_arguments(bench)
     machine = commands.add_parser(
-        "machine", help="print this machine's measured ceilings (peak, bandwidth, matmul)",
+        "machine",
+        help="print this machine's measured ceilings (peak, bandwidth, matmul)",
         description="Print the machine profile every chapter reads: measured once per machine and "
         "cached (see cnnlab.machine).",
     )
-    machine.add_argument("--remeasure", action="store_true", help="measure again and replace the cached profile")
-    machine.add_argument("--json", action="store_true", help="print the profile as JSON")
+    machine.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="measure again and replace the cached profile",
+    )
+    machine.add_argument(
+        "--json", action="store_true", help="print the profile as JSON"
+    )
     return parser
 
 

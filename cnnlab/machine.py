@@ -29,6 +29,7 @@ JSON file keyed by the machine (CPU model, cores, library versions), in
 ``CNNLAB_CACHE_DIR`` so that all its pages read one profile.
 ``python -m cnnlab machine`` prints it (``--remeasure`` measures again).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -67,6 +68,7 @@ def cache_dir() -> Path:
 
 # --------------------------------------------------------------------------- the compute peak
 
+
 def _fma_loop_ir(width: int, chains: int) -> str:
     """LLVM IR of ``float fma_loop(i64 n, float a, float b)``: ``n`` rounds of ``chains`` vector FMAs.
 
@@ -88,8 +90,13 @@ def _fma_loop_ir(width: int, chains: int) -> str:
         "loop:",
         "  %i = phi i64 [0, %entry], [%next, %loop]",
     ]
-    lines += [f"  %acc{c} = phi {v} [%vb, %entry], [%new{c}, %loop]" for c in range(chains)]
-    lines += [f"  %new{c} = call {v} {fma}({v} %acc{c}, {v} %va, {v} %vb)" for c in range(chains)]
+    lines += [
+        f"  %acc{c} = phi {v} [%vb, %entry], [%new{c}, %loop]" for c in range(chains)
+    ]
+    lines += [
+        f"  %new{c} = call {v} {fma}({v} %acc{c}, {v} %va, {v} %vb)"
+        for c in range(chains)
+    ]
     lines += [
         "  %next = add i64 %i, 1",
         "  %done = icmp sge i64 %next, %n",
@@ -120,15 +127,22 @@ def _compiled_fma_loop(width: int, chains: int):
         llvm.initialize_native_asmprinter()
         target = llvm.Target.from_default_triple()
         machine = target.create_target_machine(
-            cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(), opt=2
+            cpu=llvm.get_host_cpu_name(),
+            features=llvm.get_host_cpu_features().flatten(),
+            opt=2,
         )
         module = llvm.parse_assembly(_fma_loop_ir(width, chains))
         module.verify()
         engine = llvm.create_mcjit_compiler(module, machine)
         engine.finalize_object()
-        signature = ctypes.CFUNCTYPE(ctypes.c_float, ctypes.c_int64, ctypes.c_float, ctypes.c_float)
+        signature = ctypes.CFUNCTYPE(
+            ctypes.c_float, ctypes.c_int64, ctypes.c_float, ctypes.c_float
+        )
         # keep the engine alive as long as the function: it owns the machine code
-        _COMPILED[(width, chains)] = (engine, signature(engine.get_function_address("fma_loop")))
+        _COMPILED[(width, chains)] = (
+            engine,
+            signature(engine.get_function_address("fma_loop")),
+        )
     return _COMPILED[(width, chains)][1]
 
 
@@ -143,13 +157,19 @@ def _run_on_threads(fn, args: tuple, threads: int) -> float:
     return time.perf_counter() - start
 
 
-def fma_peak_gflops(threads: int | None = None, seconds: float = 0.05, repeat: int = 5) -> tuple[float, int]:
+def fma_peak_gflops(
+    threads: int | None = None, seconds: float = 0.05, repeat: int = 5
+) -> tuple[float, int]:
     """The measured compute peak: float32 GFLOP/s of independent vector FMAs on ``threads`` cores.
 
     Returns ``(gflops, vector_bits)``: the best rate over the vector widths
     tried, and the width that reached it. Each sample runs about ``seconds``.
     """
-    threads = os.cpu_count() or 1 if threads is None else bench._check_int("threads", threads, 1)
+    threads = (
+        os.cpu_count() or 1
+        if threads is None
+        else bench._check_int("threads", threads, 1)
+    )
     repeat = bench._check_int("repeat", repeat, 1)
     best, best_bits = 0.0, 0
     for width, chains in _FMA_SHAPES:
@@ -161,13 +181,16 @@ def fma_peak_gflops(threads: int | None = None, seconds: float = 0.05, repeat: i
         for _ in range(repeat):
             elapsed = _run_on_threads(fn, (rounds, 0.999, 1e-3), threads)
             rate = threads * rounds * flops_per_round / elapsed / 1e9
-            if rate > best * 1.02:  # a wider vector must win clearly to count as the width used
+            if (
+                rate > best * 1.02
+            ):  # a wider vector must win clearly to count as the width used
                 best_bits = 32 * width
             best = max(best, rate)
     return best, best_bits
 
 
 # --------------------------------------------------------------------------- bandwidth
+
 
 def _cache_bytes(level: int) -> int | None:
     """Size in bytes of the CPU's cache of ``level`` (2 or 3) from Linux's sysfs, or None."""
@@ -206,7 +229,9 @@ def _stream_kernels():
     return copy, triad
 
 
-def stream_bandwidth_gbs(n_bytes: int, reps: int = 1, repeat: int = 7) -> tuple[float, float]:
+def stream_bandwidth_gbs(
+    n_bytes: int, reps: int = 1, repeat: int = 7
+) -> tuple[float, float]:
     """(copy, triad) GB/s on float32 arrays of ``n_bytes`` each, best of ``repeat`` samples.
 
     Copy counts 2 bytes moved per byte copied and triad 3, as STREAM does
@@ -215,13 +240,20 @@ def stream_bandwidth_gbs(n_bytes: int, reps: int = 1, repeat: int = 7) -> tuple[
     """
     n = max(1024, bench._check_int("n_bytes", n_bytes, 4096) // 4 // 1024 * 1024)
     copy, triad = _stream_kernels()
-    a, b, c = np.zeros(n, np.float32), np.ones(n, np.float32), np.full(n, 2.0, np.float32)
+    a, b, c = (
+        np.zeros(n, np.float32),
+        np.ones(n, np.float32),
+        np.full(n, 2.0, np.float32),
+    )
     copy_t = bench.time_it(copy, a, b, reps, repeat=repeat, min_time=0.0)
-    triad_t = bench.time_it(triad, a, b, c, np.float32(3.0), reps, repeat=repeat, min_time=0.0)
+    triad_t = bench.time_it(
+        triad, a, b, c, np.float32(3.0), reps, repeat=repeat, min_time=0.0
+    )
     return 2 * 4 * n * reps / copy_t.min / 1e9, 3 * 4 * n * reps / triad_t.min / 1e9
 
 
 # --------------------------------------------------------------------------- the profile
+
 
 @dataclass(frozen=True)
 class MachineProfile:
@@ -294,18 +326,32 @@ class MachineProfile:
         def rate(value: float | None, unit: str) -> str:
             return "unknown" if value is None else f"{value:,.1f} {unit}"
 
-        clock = "unknown clock" if self.clock_ghz is None else f"{self.clock_ghz:.2f} GHz"
+        clock = (
+            "unknown clock" if self.clock_ghz is None else f"{self.clock_ghz:.2f} GHz"
+        )
         rows = [
             ("CPU", f"{self.cpu}, {self.cores} cores, {clock}"),
-            ("peak, measured", f"{rate(self.peak_gflops, 'GFLOP/s')} "
-                               f"({self.peak_vector_bits}-bit FMA, all cores)"),
+            (
+                "peak, measured",
+                f"{rate(self.peak_gflops, 'GFLOP/s')} "
+                f"({self.peak_vector_bits}-bit FMA, all cores)",
+            ),
             ("peak, one core", rate(self.peak_gflops_one_core, "GFLOP/s")),
-            ("peak, from flags", f"{rate(self.theoretical_peak_gflops, 'GFLOP/s')} "
-                                 f"({FMA_UNITS_ASSUMED} x {self.flags_vector_bits}-bit FMA units assumed)"),
+            (
+                "peak, from flags",
+                f"{rate(self.theoretical_peak_gflops, 'GFLOP/s')} "
+                f"({FMA_UNITS_ASSUMED} x {self.flags_vector_bits}-bit FMA units assumed)",
+            ),
             ("matmul (BLAS)", rate(self.matmul_gflops, "GFLOP/s")),
-            ("memory, copy", f"{rate(self.copy_gbs, 'GB/s')} ({self.memory_array_mib:,.0f} MiB arrays)"),
+            (
+                "memory, copy",
+                f"{rate(self.copy_gbs, 'GB/s')} ({self.memory_array_mib:,.0f} MiB arrays)",
+            ),
             ("memory, triad", rate(self.triad_gbs, "GB/s")),
-            ("cache (L2), triad", f"{rate(self.cache_gbs, 'GB/s')} ({self.cache_array_kib:,.0f} KiB arrays)"),
+            (
+                "cache (L2), triad",
+                f"{rate(self.cache_gbs, 'GB/s')} ({self.cache_array_kib:,.0f} KiB arrays)",
+            ),
             ("ridge point", f"{self.ridge_point:.1f} FLOP/byte"),
         ]
         width = max(len(name) for name, _ in rows)
@@ -328,8 +374,13 @@ def _machine_key() -> tuple[str, dict[str, Any]]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    parts = {"cpu": bench._cpu_name(cpuinfo), "cores": os.cpu_count(), "machine": platform.machine(),
-             "schema": SCHEMA_VERSION, **versions}
+    parts = {
+        "cpu": bench._cpu_name(cpuinfo),
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "schema": SCHEMA_VERSION,
+        **versions,
+    }
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
     return digest, parts
 
@@ -343,14 +394,20 @@ def measure(quick: bool = False) -> MachineProfile:
     bits = _flags_vector_bits(set(cpuinfo.get("flags", "").split()))
     flops_per_cycle = FMA_UNITS_ASSUMED * (bits // 32) * 2
     repeat = 3 if quick else 7
-    peak, peak_bits = fma_peak_gflops(cores, seconds=0.02 if quick else 0.05, repeat=repeat)
+    peak, peak_bits = fma_peak_gflops(
+        cores, seconds=0.02 if quick else 0.05, repeat=repeat
+    )
     one_core, _ = fma_peak_gflops(1, seconds=0.02 if quick else 0.05, repeat=repeat)
     llc = _cache_bytes(3) or 32 * 2**20
     memory_bytes = 2**20 if quick else max(4 * llc, 2**27)
     l2 = _cache_bytes(2) or 2**20
-    cache_bytes = l2 * cores // 4  # three arrays of this size share the L2 caches of all cores
+    cache_bytes = (
+        l2 * cores // 4
+    )  # three arrays of this size share the L2 caches of all cores
     copy_gbs, triad_gbs = stream_bandwidth_gbs(memory_bytes, repeat=repeat)
-    _, cache_gbs = stream_bandwidth_gbs(cache_bytes, reps=max(1, 2**26 // cache_bytes), repeat=repeat)
+    _, cache_gbs = stream_bandwidth_gbs(
+        cache_bytes, reps=max(1, 2**26 // cache_bytes), repeat=repeat
+    )
     matmul = bench.matmul_gflops(n=512 if quick else 2048, repeat=repeat)
     key, _ = _machine_key()
     return MachineProfile(
@@ -358,7 +415,9 @@ def measure(quick: bool = False) -> MachineProfile:
         cores=cores,
         clock_ghz=clock,
         flags_vector_bits=bits,
-        theoretical_peak_gflops=None if clock is None else cores * clock * flops_per_cycle,
+        theoretical_peak_gflops=None
+        if clock is None
+        else cores * clock * flops_per_cycle,
         peak_gflops=peak,
         peak_vector_bits=peak_bits,
         peak_gflops_one_core=one_core,

@@ -6,6 +6,7 @@ the numbers. :func:`timings_table` is the table every chapter prints after
 :func:`cnnlab.bench.compare`: median, spread, rate and speed-up of each
 candidate, in one box, with lines short enough for the page.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -38,10 +39,15 @@ class Table:
     def __post_init__(self) -> None:
         for row in self.rows:
             if len(row) != len(self.header):
-                raise ValueError(f"a row has {len(row)} cells but the header has {len(self.header)}: {row!r}")
+                raise ValueError(
+                    f"a row has {len(row)} cells but the header has {len(self.header)}: {row!r}"
+                )
 
     def lines(self) -> list[str]:
-        cells = [list(map(str, self.header)), *[list(map(str, row)) for row in self.rows]]
+        cells = [
+            list(map(str, self.header)),
+            *[list(map(str, row)) for row in self.rows],
+        ]
         widths = [max(len(row[k]) for row in cells) for k in range(len(self.header))]
 
         def line(row: list[str]) -> str:
@@ -74,8 +80,14 @@ def timings_table(
     names = list(timings)
     baseline = names[0] if baseline is None else baseline
     if baseline not in timings:
-        raise ValueError(f"baseline {baseline!r} is not one of the timed candidates {names}")
-    header = ["implementation", "median", "spread"] + (["GFLOP/s"] if flops else []) + [f"vs {baseline}"]
+        raise ValueError(
+            f"baseline {baseline!r} is not one of the timed candidates {names}"
+        )
+    header = (
+        ["implementation", "median", "spread"]
+        + (["GFLOP/s"] if flops else [])
+        + [f"vs {baseline}"]
+    )
     rows, values = [], {}
     for name, timing in timings.items():
         speedup = timings[baseline].median / timing.median

@@ -25,6 +25,7 @@ the environment before NumPy or Numba is imported. ``import cnnlab`` sets
 them (keeping any value the user set), which is why a chapter imports
 ``cnnlab`` before NumPy. :func:`status` tells whether the policy is in force.
 """
+
 from __future__ import annotations
 
 import os
@@ -74,7 +75,9 @@ class ThreadStatus:
                 "restart the kernel and import cnnlab first"
             )
         else:
-            lines.append("in force" if self.in_force else "overridden by your environment")
+            lines.append(
+                "in force" if self.in_force else "overridden by your environment"
+            )
         return "\n".join(lines)
 
 
@@ -89,4 +92,6 @@ def _record_import_time() -> None:
 
 def status() -> ThreadStatus:
     """The policy's variables as this process sees them, and what loaded before them."""
-    return ThreadStatus({name: os.environ.get(name) for name in POLICY}, _LOADED_BEFORE_CNNLAB)
+    return ThreadStatus(
+        {name: os.environ.get(name) for name in POLICY}, _LOADED_BEFORE_CNNLAB
+    )

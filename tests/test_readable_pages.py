@@ -11,6 +11,7 @@ Two halves:
   output line over 100 characters, no traceback, and no machine path under
   /tmp, /root or /home anywhere on a page.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 MEASURED_CHAPTERS = {"03", "04", "05", "06", "07", "08", "09", "11"}
 CODE_WIDTH, OUTPUT_WIDTH = 88, 100
-BOOK_HTML = Path(os.environ["CNNLAB_BOOK_HTML"]) if os.environ.get("CNNLAB_BOOK_HTML") else None
+BOOK_HTML = (
+    Path(os.environ["CNNLAB_BOOK_HTML"]) if os.environ.get("CNNLAB_BOOK_HTML") else None
+)
 
 _NUMBER = r"(?<![\w.^{])\d[\d,]*(?:\.\d+)?"
 _UNIT = (
@@ -50,7 +53,11 @@ NOT_MEASUREMENTS = {
 
 def _markdown_cells(path: Path) -> list[tuple[int, str]]:
     cells = json.loads(path.read_text())["cells"]
-    return [(i, "".join(c["source"])) for i, c in enumerate(cells) if c["cell_type"] == "markdown"]
+    return [
+        (i, "".join(c["source"]))
+        for i, c in enumerate(cells)
+        if c["cell_type"] == "markdown"
+    ]
 
 
 def _prose(text: str) -> str:
@@ -69,7 +76,13 @@ def hand_typed_measurements(text: str) -> list[str]:
 
 def test_the_pattern_finds_typed_measurements_and_spares_shapes():
     typed = "It took 1.18 ms, ran at 300 GFLOP/s, moved 23.5 GB/s and was 6.8x faster, 12 times faster."
-    assert hand_typed_measurements(typed) == ["1.18 ms", "300 GFLOP/s", "23.5 GB/s", "6.8x", "12 times faster"]
+    assert hand_typed_measurements(typed) == [
+        "1.18 ms",
+        "300 GFLOP/s",
+        "23.5 GB/s",
+        "6.8x",
+        "12 times faster",
+    ]
     spared = "A 5x5 image, a 3 x 3 kernel, {glue:md}`numba_time`, `repeat=7`, F(4x4,3x3), step 2^4."
     assert hand_typed_measurements(spared) == []
 
@@ -79,25 +92,36 @@ def test_code_lines_fit_the_page(path):
     cells = json.loads(path.read_text())["cells"]
     wide = [
         f"cell {i}: {line[:60]}... ({len(line)} characters)"
-        for i, c in enumerate(cells) if c["cell_type"] == "code"
-        for line in "".join(c["source"]).splitlines() if len(line) > CODE_WIDTH
+        for i, c in enumerate(cells)
+        if c["cell_type"] == "code"
+        for line in "".join(c["source"]).splitlines()
+        if len(line) > CODE_WIDTH
     ]
-    assert not wide, f"{path.name}: code lines over {CODE_WIDTH} characters:\n" + "\n".join(wide)
+    assert not wide, (
+        f"{path.name}: code lines over {CODE_WIDTH} characters:\n" + "\n".join(wide)
+    )
 
 
 @pytest.mark.parametrize(
-    "path", [p for p in NOTEBOOKS if p.name[:2] in MEASURED_CHAPTERS],
+    "path",
+    [p for p in NOTEBOOKS if p.name[:2] in MEASURED_CHAPTERS],
     ids=[p.name for p in NOTEBOOKS if p.name[:2] in MEASURED_CHAPTERS],
 )
 def test_measured_chapters_glue_their_numbers(path):
-    typed = [(i, q) for i, text in _markdown_cells(path) for q in hand_typed_measurements(text)]
+    typed = [
+        (i, q)
+        for i, text in _markdown_cells(path)
+        for q in hand_typed_measurements(text)
+    ]
     assert not typed, (
         f"{path.name}: markdown types measured quantities by hand; glue them from the cell that "
-        f"measures them ({{glue:md}}`name`):\n" + "\n".join(f"cell {i}: {q!r}" for i, q in typed)
+        f"measures them ({{glue:md}}`name`):\n"
+        + "\n".join(f"cell {i}: {q!r}" for i, q in typed)
     )
 
 
 # ---------------------------------------------------------------- the built book
+
 
 class _PageText(HTMLParser):
     """Collects the text of a page's cell outputs (line by line) and of the whole page."""
@@ -138,21 +162,39 @@ def built_pages() -> list[Path]:
     if BOOK_HTML is None:
         return []
     skip = {"_static", "_sources", "_images"}
-    return sorted(p for p in BOOK_HTML.rglob("*.html") if not skip & set(p.relative_to(BOOK_HTML).parts))
+    return sorted(
+        p
+        for p in BOOK_HTML.rglob("*.html")
+        if not skip & set(p.relative_to(BOOK_HTML).parts)
+    )
 
 
 MACHINE_PATH = re.compile(r"(?<![\w.])/(?:tmp|root|home)/[\w.-]")
-TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\S*Error\s+Traceback|-{20,}\n\w+Error", re.M)
+TRACEBACK = re.compile(
+    r"Traceback \(most recent call last\)|^\S*Error\s+Traceback|-{20,}\n\w+Error", re.M
+)
 
 
-@pytest.mark.skipif(BOOK_HTML is None, reason="runs in `make browser-test`, on the built book")
+@pytest.mark.skipif(
+    BOOK_HTML is None, reason="runs in `make browser-test`, on the built book"
+)
 @pytest.mark.parametrize("page", built_pages(), ids=lambda p: p.name)
 def test_built_page_outputs_are_readable(page):
     parser = _PageText()
     parser.feed(page.read_text(encoding="utf-8"))
-    wide = [line for out in parser.outputs for line in out.splitlines() if len(line) > OUTPUT_WIDTH]
-    assert not wide, f"{page.name}: output lines over {OUTPUT_WIDTH} characters:\n" + "\n".join(wide[:10])
+    wide = [
+        line
+        for out in parser.outputs
+        for line in out.splitlines()
+        if len(line) > OUTPUT_WIDTH
+    ]
+    assert not wide, (
+        f"{page.name}: output lines over {OUTPUT_WIDTH} characters:\n"
+        + "\n".join(wide[:10])
+    )
     tracebacks = [out[:300] for out in parser.outputs if TRACEBACK.search(out)]
-    assert not tracebacks, f"{page.name}: an output shows a traceback:\n" + "\n".join(tracebacks)
+    assert not tracebacks, f"{page.name}: an output shows a traceback:\n" + "\n".join(
+        tracebacks
+    )
     paths = sorted({m.group(0) for m in MACHINE_PATH.finditer("".join(parser.text))})
     assert not paths, f"{page.name}: machine paths on the page: {paths}"
