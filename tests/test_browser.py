@@ -27,7 +27,6 @@ import subprocess
 import tarfile
 import tempfile
 import threading
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -272,19 +271,17 @@ def test_page_renders_cleanly(page, visit, screenshots):
         alt = (image["alt"] or "").strip()
         if not alt or re.search(r"\.(png|jpe?g|gif|svg|webp)$", alt, re.IGNORECASE):
             problems.append(f"image without alt text: {image['src']} (alt={image['alt']!r})")
+    generated = sum(image["generated"] for image in images)
+    if generated:
+        problems.append(
+            f"{generated} of {len(images)} figures have generated alt text; describe them with "
+            'the cell metadata "mystnb": {"image": {"alt": "..."}}'
+        )
     if is_chapter(page):
         problems += chapter_problems(v.page, images)
 
     v.page.screenshot(path=screenshots / screenshot_name(page), full_page=True)
     assert not problems, f"{page}:\n  " + "\n  ".join(problems)
-
-    generated = sum(image["generated"] for image in images)
-    if generated:
-        warnings.warn(
-            f"{page}: {generated} of {len(images)} figures have generated alt text; "
-            'describe them with the cell metadata "mystnb": {"image": {"alt": "..."}}',
-            stacklevel=1,
-        )
 
 
 def test_search_finds_im2col(visit, screenshots):

@@ -9,7 +9,8 @@ It does what the configuration alone cannot:
 - Every figure gets alt text. A notebook cell sets it with the metadata
   ``"mystnb": {"image": {"alt": "..."}}``. Figures without it would get their
   file name as alt text, so they get a description of where they are instead,
-  and the class ``cnnlab-generated-alt`` that the browser test counts.
+  the class ``cnnlab-generated-alt`` that the browser test rejects, and a
+  warning that fails the strict build.
 - ``_static/cnnlab.js`` gives alt text to the figures an embedded widget
   draws when the page loads, and lets the widget manager typeset with
   MathJax 3. (Figures stay readable in dark mode without help: the theme puts
@@ -92,7 +93,11 @@ def _alt_text_for_notebook_figures(app: Sphinx, doctree: nodes.document) -> None
         where = f" in the section “{section[0].astext()}”" if section is not None else ""
         image["alt"] = f"Figure drawn by the code cell above{where}."
         image["classes"].append(GENERATED_ALT_CLASS)
-        LOGGER.info(f"cnnlab_book: {app.env.docname}: a figure{where} has no alt text in its cell metadata")
+        # a warning, so the strict build (-W) fails: a generic description helps no reader
+        LOGGER.warning(
+            f"cnnlab_book: {app.env.docname}: a figure{where} has no alt text; describe it with "
+            'the cell metadata "mystnb": {"image": {"alt": "..."}}'
+        )
 
 
 def _ancestors(node: nodes.Node):
