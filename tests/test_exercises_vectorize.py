@@ -6,7 +6,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import cnnlab
 from cnnlab.exercises import (
-    check_conv1x1_fast, check_conv2d_dilated_fast, check_conv2d_layer, check_faster_than, check_max_pool2d,
+    check_conv1x1_fast, check_conv2d_bias_relu, check_conv2d_dilated_fast, check_conv2d_layer,
+    check_faster_than, check_max_pool2d,
 )
 from cnnlab.exercises.vectorize import _conv2d_dilated_loops
 from helpers import hint, lenient, stub  # noqa: F401 - lenient is a fixture
@@ -150,6 +151,75 @@ def test_conv1x1_fast():
     transposed = check_conv1x1_fast(lambda x, w: conv1x1_reordered(x, np.ascontiguousarray(w.T)), conv1x1_given)
     assert "w[f, c], not w[c, f]" in hint(transposed)
     assert check_conv1x1_fast(stub, conv1x1_given).status == "not implemented"
+
+
+# ----------------------------------------------------------------- Numba: bias and ReLU fused into the kernel
+@njit
+def conv2d_bias_relu(x, w, b):
+    n_batch, channels, height, width = x.shape
+    n_filters, _, kh, kw = w.shape
+    out = np.empty((n_batch, n_filters, height - kh + 1, width - kw + 1), dtype=x.dtype)
+    for n in range(n_batch):
+        for f in range(n_filters):
+            for i in range(out.shape[2]):
+                dst = out[n, f, i]
+                dst[:] = b[f]
+                for c in range(channels):
+                    for di in range(kh):
+                        for dj in range(kw):
+                            tap = w[f, c, di, dj]
+                            for j in range(dst.size):
+                                dst[j] += tap * x[n, c, i + di, j + dj]
+                for j in range(dst.size):
+                    if dst[j] < 0:
+                        dst[j] = 0
+    return out
+
+
+def bias_relu_taps(x, w, b, *, start_from_bias=True, bias_per_tap=False, relu=True,
+                   relu_before_bias=False, relu_each_tap=False, pad=0):
+    """A NumPy version with switches that make the classic fusion mistakes."""
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    f, channels, kh, kw = w.shape
+    out_h, out_w = xp.shape[2] - kh + 1, xp.shape[3] - kw + 1
+    bias = b[None, :, None, None]
+    out = np.zeros((x.shape[0], f, out_h, out_w), x.dtype) + (bias if start_from_bias else 0)
+    for c in range(channels):
+        for di in range(kh):
+            for dj in range(kw):
+                tap = xp[:, c, di : di + out_h, dj : dj + out_w]
+                out += w[None, :, c, di, dj, None, None] * tap[:, None]
+                if bias_per_tap:
+                    out += bias
+                if relu_each_tap:
+                    out = np.maximum(out, 0)
+    if relu_before_bias:
+        return (np.maximum(out, 0) + bias).astype(x.dtype)
+    return (np.maximum(out, 0) if relu else out).astype(x.dtype)
+
+
+def test_conv2d_bias_relu():
+    assert check_conv2d_bias_relu(conv2d_bias_relu).passed
+    assert check_conv2d_bias_relu(bias_relu_taps).passed
+
+
+@pytest.mark.parametrize("mistake, phrase", [
+    (dict(relu=False), "negative outputs remain"),
+    (dict(start_from_bias=False), "the bias is missing"),
+    (dict(start_from_bias=False, relu_before_bias=True), "ReLU before adding the bias"),
+    (dict(start_from_bias=False, bias_per_tap=True), "once per tap"),
+    (dict(relu_each_tap=True), "inside the tap loops"),
+    (dict(pad=1), "no padding"),
+])
+def test_conv2d_bias_relu_mistakes_get_their_hint(mistake, phrase):
+    assert phrase in hint(check_conv2d_bias_relu(lambda x, w, b: bias_relu_taps(x, w, b, **mistake)))
+
+
+def test_conv2d_bias_relu_float64_and_stubs():
+    as_float64 = check_conv2d_bias_relu(lambda x, w, b: bias_relu_taps(x, w, b).astype(np.float64))
+    assert "dtype is float64" in as_float64.message
+    assert check_conv2d_bias_relu(stub).status == "not implemented"
+    assert "returned None" in check_conv2d_bias_relu(lambda x, w, b: None).message
 
 
 # ----------------------------------------------------------------- the generic speed check

@@ -16,7 +16,7 @@ from ..grading import Case, Report, finish, grade
 from .basics import CONV2D_HINTS, DILATED_INDEX_HINT, INDEX_ERROR_HINT, dilated_cases, dilated_hints, hint_off_by_one
 
 __all__ = ["check_max_pool2d", "check_conv2d_layer", "check_conv2d_dilated_fast", "check_conv1x1_fast",
-           "check_faster_than", "conv2d_layer_cases"]
+           "check_conv2d_bias_relu", "check_faster_than", "conv2d_layer_cases"]
 
 _reference = backend("numpy")
 _rng_seed = 2026
@@ -166,6 +166,83 @@ def check_conv1x1_fast(student_fn, given_fn, min_speedup: float = 3) -> Report:
                                     "next float in memory and does not depend on the previous step.")
 
 
+def _conv2d_valid(x, w) -> np.ndarray:
+    """Cross-correlation without padding, stride 1: x (N, C, H, W), w (F, C, KH, KW) -> (N, F, OH, OW)."""
+    windows = sliding_window_view(x, w.shape[2:], axis=(2, 3))  # (N, C, OH, OW, KH, KW)
+    return np.einsum("nchwij,fcij->nfhw", windows, w).astype(x.dtype)
+
+
+def check_conv2d_bias_relu(student_fn) -> Report:
+    """``student_fn(x, w, b)``: relu(conv2d(x, w) + b), no padding, stride 1, in x's dtype.
+
+    x (N, C, H, W), w (F, C, KH, KW), b (F,) -> (N, F, H - KH + 1, W - KW + 1).
+    """
+    rng = np.random.default_rng(_rng_seed)
+
+    def normal(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    example_w = np.stack([np.ones((1, 3, 3)), -np.ones((1, 3, 3)) / 9]).astype(np.float32)
+    specs = [("the 4x4 example: filter 0 sums each 3x3 window, filter 1 is minus its mean; "
+              "biases -60 and 8", np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4), example_w,
+              np.array([-60, 8], np.float32)),
+             ("2 images, 3 channels, 4 filters of 3x3", normal(2, 3, 6, 7), normal(4, 3, 3, 3), normal(4)),
+             ("a 2x3 kernel on 7x9 images", normal(1, 2, 7, 9), normal(3, 2, 2, 3), normal(3)),
+             ("a batch of 2, 8 channels, 5 filters", normal(2, 8, 12, 10), normal(5, 8, 3, 3), normal(5))]
+    cases = [Case(name, (x, w, b), np.maximum(_conv2d_valid(x, w) + b[:, None, None], 0), **_FLOAT32)
+             for name, x, w, b in specs]
+
+    def sums(case):
+        x, w, b = case.args
+        return _conv2d_valid(x, w), b[:, None, None]
+
+    def hint_padded(expected, result, case):
+        x, w, _ = case.args
+        if result.shape == (x.shape[0], w.shape[0], *x.shape[2:]):
+            return ("there is no padding in this exercise: the output has (H - KH + 1) rows of "
+                    "(W - KW + 1) columns.")
+        return None
+
+    def hint_no_relu(expected, result, case):
+        conv, b = sums(case)
+        if np.allclose(result, conv + b, **_FLOAT32):
+            return ("negative outputs remain: clamp each output to max(0, value) once its sum is "
+                    "complete, after the last tap.")
+        return None
+
+    def hint_no_bias(expected, result, case):
+        conv, _ = sums(case)
+        if np.allclose(result, np.maximum(conv, 0), **_FLOAT32):
+            return "the bias is missing: start each output row from b[f] instead of 0."
+        return None
+
+    def hint_relu_before_bias(expected, result, case):
+        conv, b = sums(case)
+        if np.allclose(result, np.maximum(conv, 0) + b, **_FLOAT32):
+            return ("you applied ReLU before adding the bias; the layer computes relu(conv + b): "
+                    "the bias is part of the sum, ReLU comes last.")
+        return None
+
+    def hint_bias_per_tap(expected, result, case):
+        conv, b = sums(case)
+        taps = np.prod(case.args[1].shape[1:])
+        if np.allclose(result, np.maximum(conv + taps * b, 0), **_FLOAT32):
+            return (f"you added the bias once per tap ({taps} times per output): add it once, "
+                    "outside the loops over channels and taps, e.g. by starting the row from b[f].")
+        return None
+
+    def hint_relu_on_partial_sums(expected, result, case):
+        if result.shape == expected.shape and np.all(result >= expected - 1e-4):
+            return ("some outputs are too large, none too small: did you clamp to 0 inside the tap "
+                    "loops? A partial sum can be negative and still end positive; ReLU must wait "
+                    "until the last tap has been added.")
+        return None
+
+    return grade("conv2d_bias_relu", student_fn, cases,
+                 [hint_padded, hint_no_relu, hint_no_bias, hint_relu_before_bias, hint_bias_per_tap,
+                  hint_relu_on_partial_sums])
+
+
 # ----------------------------------------------------------------- speed, for chapters 4 and 5
 def check_faster_than(student_fn, reference_fn, args: tuple, min_speedup: float, exercise: str = "speed",
                       cases: list[Case] | None = None, diagnoses=(), error_hints: dict | None = None,
@@ -186,8 +263,10 @@ def check_faster_than(student_fn, reference_fn, args: tuple, min_speedup: float,
         return correctness
     timings = compare({"yours": student_fn, "reference": reference_fn}, *args, repeat=repeat)
     speedup = timings["reference"].median / timings["yours"].median
-    verdict = (f"{exercise}: correct on all {len(cases or []) + 1} cases; your version took {timings['yours']}, "
-               f"the reference {timings['reference']}: {speedup:.1f}x faster (the goal is {min_speedup:g}x).")
+    # two lines, each short enough for the printed page
+    verdict = (f"{exercise}: correct on all {len(cases or []) + 1} cases.\n"
+               f"Yours took {timings['yours']}, the reference {timings['reference']}: "
+               f"{speedup:.1f}x faster (the goal is {min_speedup:g}x).")
     if speedup >= min_speedup:
         return Report(exercise, True, "passed", "✓ " + verdict, timings["yours"].median)
     return finish(Report(exercise, False, "failed", f"✗ {verdict} {advice}", timings["yours"].median))
