@@ -309,7 +309,7 @@ def load_weights(model: Sequential, path: str | os.PathLike) -> None:
         if key not in saved:
             problems.append(f"{key}: missing from the file; {layer} needs shape {value.shape}")
         elif saved[key].shape != value.shape:
-            problems.append(f"{key}: {layer} has shape {value.shape}, but the file has shape {saved[key].shape}")
+            problems.append(f"{key}: {layer}\n    has shape {value.shape}, but the file has shape {saved[key].shape}")
         elif saved[key].dtype.kind not in "fiu":
             problems.append(f"{key}: the file holds dtype {saved[key].dtype}, not numbers")
     for key in sorted(saved.keys() - expected.keys()):
@@ -317,6 +317,7 @@ def load_weights(model: Sequential, path: str | os.PathLike) -> None:
         owner = layer if layer.startswith("the model") else f"{layer} has no parameter {key.partition('.')[2]!r}"
         problems.append(f"{key}: in the file (shape {saved[key].shape}), but {owner}")
     if problems:
-        raise ValueError(f"the weights in {os.fspath(path)} do not fit this model:\n  " + "\n  ".join(problems))
+        # The file's name, not its whole path: the message lists problems, one or two short lines each.
+        raise ValueError(f"the weights in {Path(path).name} do not fit this model:\n  " + "\n  ".join(problems))
     for key, value in expected.items():
         value[...] = saved[key]  # in place, so an optimizer holding these arrays keeps working

@@ -9,6 +9,7 @@ from cnnlab.exercises import (
     check_avg_pool2d,
     check_avg_pool_relu,
     check_flat_features,
+    check_fold_batchnorm,
     check_lenet_forward,
     check_lenet_parameters,
     check_log_softmax,
@@ -37,8 +38,8 @@ def crashes(*args, **kwargs):
     raise ZeroDivisionError("division by zero")
 
 
-ALL_CHECKERS = [check_log_softmax, check_avg_pool2d, check_avg_pool_relu, check_flat_features,
-                check_lenet_parameters, check_lenet_forward]
+ALL_CHECKERS = [check_log_softmax, check_fold_batchnorm, check_avg_pool2d, check_avg_pool_relu,
+                check_flat_features, check_lenet_parameters, check_lenet_forward]
 
 
 @pytest.mark.parametrize("checker", ALL_CHECKERS, ids=lambda c: c.__name__)
@@ -117,6 +118,61 @@ def test_log_softmax_mistakes_get_their_hint(mistake, phrase):
 
 def test_log_softmax_float64_for_float32_input_is_caught():
     hinted(check_log_softmax(lambda x: log_softmax(x.astype(np.float64))), "float32 in should give float32 out")
+
+
+# --- Exercise 6.2: folding batch normalization into the convolution ------------------------------------------
+
+
+def fold_batchnorm(w, b, gamma, beta, mean, var, eps, *, eps_in=True, sqrt=True, use_gamma=True, axis=0,
+                   bias="right"):
+    """The folding, right by default; each keyword option makes one common mistake."""
+    scale = (gamma if use_gamma else 1.0) / (np.sqrt if sqrt else np.asarray)(var + (eps if eps_in else 0.0))
+    w_folded = w * (scale[:, None, None, None] if axis == 0 else scale[None, :, None, None])
+    b_folded = {
+        "right": (b - mean) * scale + beta,
+        "no beta": (b - mean) * scale,
+        "mean unscaled": b * scale + beta - mean,
+        "no conv bias": beta - mean * scale,
+        "no mean": b * scale + beta,
+        "unscaled": b + beta - mean,
+    }[bias]
+    return w_folded, b_folded
+
+
+def folded_in_place(w, b, gamma, beta, mean, var, eps):
+    scale = gamma / np.sqrt(var + eps)
+    w *= scale[:, None, None, None]
+    return w, (b - mean) * scale + beta
+
+
+def test_fold_batchnorm_correct_passes():
+    passed(check_fold_batchnorm(fold_batchnorm))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("mistake, phrase", [
+    (lambda w, b, *rest: (w, fold_batchnorm(w, b, *rest)[1]), "the weights must change too"),
+    (lambda *args: fold_batchnorm(*args, axis=1), "you scaled the input channels"),
+    (lambda *args: fold_batchnorm(*args, eps_in=False), "you left out eps"),
+    (lambda *args: fold_batchnorm(*args, sqrt=False), "divided by the variance"),
+    (lambda *args: fold_batchnorm(*args, use_gamma=False), "multiply by gamma as well"),
+    (lambda *args: fold_batchnorm(*args, bias="no beta"), "you left out beta"),
+    (lambda *args: fold_batchnorm(*args, bias="mean unscaled"), "the mean is subtracted before the scaling"),
+    (lambda *args: fold_batchnorm(*args, bias="no conv bias"), "own bias b passes through"),
+    (lambda *args: fold_batchnorm(*args, bias="no mean"), "forgot to subtract the mean"),
+    (lambda *args: fold_batchnorm(*args, bias="unscaled"), "the bias must be scaled like the weights"),
+    (lambda w, b, gamma, beta, mean, var, eps: (w * (gamma / np.sqrt(var + eps)), b), "scale[:, None, None, None]"),
+])
+def test_fold_batchnorm_mistakes_get_their_hint(mistake, phrase):
+    hinted(check_fold_batchnorm(mistake), phrase)
+
+
+def test_fold_batchnorm_output_problems_are_named():
+    failed_with(check_fold_batchnorm(folded_in_place), "it modified its input (w)")
+    failed_with(check_fold_batchnorm(lambda *args: fold_batchnorm(*args)[0]), "must return a tuple (w_folded, b_folded)")
+    report = failed_with(check_fold_batchnorm(lambda *args: tuple(a.astype(np.float64) for a in fold_batchnorm(*args))),
+                         "float32 in should give float32 out")
+    assert "w_folded" in report.message
 
 
 # --- Exercise 6.3: average pooling with a stride ----------------------------------------------------------------

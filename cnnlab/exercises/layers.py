@@ -1,11 +1,11 @@
-"""Checkers for the exercises of chapters 6-7: log-softmax, pooling, fusion, and LeNet's size and forward pass.
+"""Checkers for the exercises of chapters 6-7: log-softmax, batch-norm folding, pooling, fusion, LeNet.
 
 Each checker builds a graded series of cases, the small worked example
 first, with answers from cnnlab's NumPy backend or from :func:`cnnlab.model.lenet`
 itself, and hands them to :func:`cnnlab.grading.grade`. The hints name the
 mistakes students make most often with each exercise: an overflowing
-exponential, a window sum that is never divided, ReLU applied after averaging,
-a forgotten bias.
+exponential, a batch norm scaled along the wrong axis, a window sum that is
+never divided, ReLU applied after averaging, a forgotten bias.
 """
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from .. import backend
 from ..grading import Case, Report, grade
 from ..model import lenet
 from .basics import hint_off_by_one
+from .training import _grade_outputs
 from .vectorize import check_faster_than
 
 __all__ = [
     "check_log_softmax",
+    "check_fold_batchnorm",
     "check_avg_pool2d",
     "check_avg_pool_relu",
     "check_flat_features",
@@ -130,6 +132,101 @@ def check_log_softmax(student_fn) -> Report:
                   hint_wrong_axis, hint_keepdims],
                  {ValueError: "if the message is about shapes that cannot be broadcast, keep the reduced axis: "
                               "x.max(axis=-1, keepdims=True) has shape (N, 1)."})
+
+
+# ----------------------------------------------------------------- chapter 6: folding batch norm
+def fold_batchnorm(w, b, gamma, beta, mean, var, eps):
+    """Weights and bias of one convolution that computes ``batchnorm(conv2d(x, w, b))``.
+
+    Batch normalization at inference (Ioffe & Szegedy 2015) maps channel f of
+    its input y to ``gamma[f] * (y - mean[f]) / sqrt(var[f] + eps) + beta[f]``:
+    one factor and one offset per channel, which fold into filter f's weights
+    (F, C, KH, KW) and its bias (F,).
+    """
+    scale = gamma / np.sqrt(var + eps)
+    return w * scale[:, None, None, None], (b - mean) * scale + beta
+
+
+def _batchnorm_inputs() -> list[tuple[str, tuple]]:
+    """(name, (w, b, gamma, beta, mean, var, eps)) for the check: the 1x1 example first."""
+    rng = np.random.default_rng(_rng_seed)
+
+    def layer(filters, channels, k, eps, dtype=np.float64, zero_var=False):
+        w = rng.standard_normal((filters, channels, k, k))
+        b, gamma, beta, mean = (rng.standard_normal(filters) for _ in range(4))
+        var = rng.uniform(0.5, 2.0, filters)
+        if zero_var:
+            var[0] = 0.0  # a channel that was constant in training: only eps keeps 1/sqrt finite
+        arrays = tuple(a.astype(dtype) for a in (w, b, gamma, beta, mean, var))
+        return (*arrays, eps)
+
+    one = np.ones(1)
+    example = (np.full((1, 1, 1, 1), 2.0), one, 3 * one, 0.5 * one, 2 * one, 4 * one, 0.0)
+    return [
+        ("one 1x1 filter, eps 0: scale 3 / sqrt(4) = 1.5", example),
+        ("4 filters of 4 channels, 3x3, eps 0.1", layer(4, 4, 3, 0.1)),
+        ("2 filters of 3 channels, 3x3, eps 1e-5", layer(2, 3, 3, 1e-5)),
+        ("a channel whose variance is 0, eps 1e-3", layer(3, 2, 1, 1e-3, zero_var=True)),
+        ("a float32 layer of 16 filters of 8 channels, 3x3", layer(16, 8, 3, 1e-5, np.float32)),
+    ]
+
+
+def _folded_with(args, *, eps=True, sqrt=True, gamma=True, axis=0):
+    """The folded weights with one mistake, for the hints (axis 1: the input channels scaled)."""
+    w, b, g, beta, mean, var, e = args
+    scale = (g if gamma else 1.0) / ((np.sqrt if sqrt else np.asarray)(var + (e if eps else 0.0)))
+    return w * (scale[:, None, None, None] if axis == 0 else scale[None, :, None, None])
+
+
+def hint_folded_weights(expected, result, case):
+    args = case.args
+    w, var, eps = args[0], args[5], args[6]
+    if _matches(result, w, **_FLOAT32):
+        return ("the weights must change too: filter f is multiplied by gamma[f] / sqrt(var[f] + eps), "
+                "so that the convolution's output comes out already scaled.")
+    if w.shape[0] == w.shape[1] and _matches(result, _folded_with(args, axis=1), **_FLOAT32):
+        return ("you scaled the input channels (axis 1 of w). Batch norm scales the convolution's output "
+                "channels, one per filter: multiply w by scale[:, None, None, None].")
+    if eps and (_matches(result, _quietly(lambda: _folded_with(args, eps=False)), **_FLOAT32)
+                or (np.any(var == 0) and not np.isfinite(result).all())):
+        return "you left out eps: divide by sqrt(var + eps), which stays finite when a variance is 0."
+    if _matches(result, _folded_with(args, sqrt=False), **_FLOAT32):
+        return "you divided by the variance; batch norm divides by the standard deviation, sqrt(var + eps)."
+    if _matches(result, _folded_with(args, gamma=False), **_FLOAT32):
+        return "you normalized but did not scale: multiply by gamma as well, scale = gamma / sqrt(var + eps)."
+    return None
+
+
+def hint_folded_bias(expected, result, case):
+    w, b, gamma, beta, mean, var, eps = case.args
+    scale = gamma / np.sqrt(var + eps)
+    mistakes = [
+        ((b - mean) * scale, "you left out beta: add the batch norm's shift after scaling."),
+        (b * scale + beta - mean, "the mean is subtracted before the scaling: (b - mean) * scale + beta."),
+        (beta - mean * scale, "the convolution's own bias b passes through the batch norm too: "
+                              "(b - mean) * scale + beta."),
+        (b * scale + beta, "you forgot to subtract the mean: (b - mean) * scale + beta."),
+        (b + beta - mean, "the bias must be scaled like the weights: (b - mean) * scale + beta."),
+    ]
+    for wrong, hint in mistakes:
+        if _matches(result, wrong, **_FLOAT32):
+            return hint
+    return None
+
+
+def check_fold_batchnorm(student_fn) -> Report:
+    """``student_fn(w, b, gamma, beta, mean, var, eps) -> (w_folded, b_folded)``.
+
+    w (F, C, KH, KW) and b (F,) are a convolution's weights and bias, gamma,
+    beta, mean and var (F,) a batch norm's parameters. The folded convolution
+    must compute ``batchnorm(conv2d(x, w, b))``; inputs unchanged, same dtype.
+    """
+    return _grade_outputs(
+        "fold_batchnorm", student_fn, ("w_folded", "b_folded"), _batchnorm_inputs(), fold_batchnorm,
+        [[hint_folded_weights], [hint_folded_bias]],
+        {ValueError: "if the message is about shapes that cannot be broadcast: the scale has one value per "
+                     "filter, shape (F,); reshape it to (F, 1, 1, 1), scale[:, None, None, None], to "
+                     "multiply each filter's weights (F, C, KH, KW)."})
 
 
 # ----------------------------------------------------------------- chapter 6: pooling

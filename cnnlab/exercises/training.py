@@ -9,6 +9,7 @@ recompute the answer with one typical mistake and say which one matches.
 """
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -40,8 +41,12 @@ def _describe(value) -> str:
 
 
 def _output(fn, index: int, names: tuple[str, ...]):
-    """A function that calls ``fn`` and returns output ``index`` of the tuple it returns."""
+    """A function that calls ``fn`` and returns output ``index`` of the tuple it returns.
 
+    It keeps ``fn``'s signature, so that feedback names the arguments as the student did.
+    """
+
+    @functools.wraps(fn)
     def output(*args, **kwargs):
         result = fn(*args, **kwargs)
         if result is None:
@@ -57,17 +62,19 @@ def _output(fn, index: int, names: tuple[str, ...]):
     return output
 
 
-def _grade_outputs(exercise: str, fn, names: tuple[str, ...], inputs, references, hints) -> Report:
+def _grade_outputs(exercise: str, fn, names: tuple[str, ...], inputs, references, hints,
+                   error_hints: dict | None = None) -> Report:
     """Grade each output of ``fn`` in turn over all ``inputs`` (name, args); stop at the first failure.
 
-    ``references(*args)`` returns the expected tuple; ``hints[k]`` are the hints for output k.
+    ``references(*args)`` returns the expected tuple; ``hints[k]`` are the hints for output k,
+    and ``error_hints`` those for an exception, as in :func:`cnnlab.grading.grade`.
     """
     start = time.perf_counter()
     expected = [references(*args) for _, args in inputs]
     n_cases = 0
     for k, name in enumerate(names):
         cases = [Case(f"{name}, {label}", args, answer[k]) for (label, args), answer in zip(inputs, expected)]
-        report = grade(exercise, _output(fn, k, names) if callable(fn) else fn, cases, hints[k])
+        report = grade(exercise, _output(fn, k, names) if callable(fn) else fn, cases, hints[k], error_hints)
         if not report.passed:
             return report
         n_cases += len(cases)
