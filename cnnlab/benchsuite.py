@@ -14,16 +14,25 @@ divided by ``f``. This assumes the cost per FLOP is the same everywhere,
 which holds for plain loops, and the results say ``"extrapolated": true``.
 
 :func:`run_suite` returns the results as a dict and writes ``results.json``,
-``speedup.png`` and ``roofline.png``; :func:`summary_table` formats them.
+``speedup.png`` and ``roofline.png``; :func:`summary_table` and
+:func:`roofline_table` format them. The roofs come from the machine profile
+(:func:`cnnlab.machine.profile`), the same ceilings every chapter quotes.
+
+:func:`book_results` is the book's own run: one quick run of the standard
+cases per machine, cached next to the machine profile, so that every page
+that quotes a benchmark (the landing page, chapter 8) quotes the same one.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import hashlib
 import importlib.util
 import json
 import math
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,31 +45,30 @@ from matplotlib.patches import Patch
 from tqdm.auto import tqdm
 
 import cnnlab
-from . import bench, datasets, roofline, threads, train
+from . import bench, datasets, machine, roofline, tables, threads, train
 from .model import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, Softmax, he_normal, lenet
 
 __all__ = [
     "CASES",
     "TINY_CASES",
-    "QUIET_THREADS",
+    "BOOK_CASES",
     "Case",
     "available_backends",
     "run_case",
     "run_suite",
+    "book_results",
     "write_results",
     "summary_table",
+    "roofline_table",
     "cases_speedup_chart",
     "cases_roofline_chart",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TORCH = "torch"
 LABELS = {TORCH: "torch (reference)"}
 FULL_REPEAT, QUICK_REPEAT = 7, 3
 ITEMSIZE = np.dtype(np.float32).itemsize
-# Timings of several libraries in one process are fair only under the project's thread policy
-# (cnnlab.threads), which ``import cnnlab`` puts in force before NumPy loads.
-QUIET_THREADS = threads.POLICY
 # Roughly how many FLOPs the python backend's part of a case does: about 30 ms at 150 ns per FLOP.
 PYTHON_FLOPS = 200_000
 
@@ -422,11 +430,19 @@ def _check_close(name: str, case: str, actual: np.ndarray, expected: np.ndarray)
     )
 
 
-def _implementation_result(implementation: str, timing: bench.Timing, flops: int, fraction: float) -> dict:
-    """Times of the whole case: a part's times are divided by the fraction of the FLOPs it did."""
+def _implementation_result(
+    implementation: str, timing: bench.Timing, flops: int, fraction: float, kind: str
+) -> dict:
+    """Times of the whole case: a part's times are divided by the fraction of the FLOPs it did.
+
+    PyTorch's convolutions may use Winograd or FFT algorithms, which do
+    fewer multiplications than the direct convolution the FLOPs count: its
+    rate is then "direct-equivalent" and may pass the compute roof.
+    """
     median = timing.median / fraction
     return {
         "label": label(implementation),
+        "direct_equivalent": implementation == TORCH and kind != "max_pool2d",
         "median_s": median,
         "q1_s": timing.q1 / fraction,
         "q3_s": timing.q3 / fraction,
@@ -452,7 +468,8 @@ def run_case(case: Case, backends: Sequence[str], repeat: int, min_time: float) 
 
     timings = bench.compare(candidates, repeat=repeat, min_time=min_time)
     implementations = {
-        name: _implementation_result(name, timing, work.flops, fractions[name]) for name, timing in timings.items()
+        name: _implementation_result(name, timing, work.flops, fractions[name], case.kind)
+        for name, timing in timings.items()
     }
     if "python" in implementations:
         baseline = implementations["python"]["median_s"]
@@ -470,28 +487,38 @@ def run_case(case: Case, backends: Sequence[str], repeat: int, min_time: float) 
     }
 
 
-def measure_ceilings(quick: bool = False, tiny: bool = False, previous: dict | None = None) -> dict:
-    """The roofline's two ceilings, measured now: NumPy's matmul rate and the copy bandwidth.
+def ceilings(profile: machine.MachineProfile | None = None) -> dict:
+    """The roofs of the machine profile, as stored in the results (see :class:`roofline.Roofs`).
 
-    A ceiling is the best the machine can do, and noise only ever slows it
-    down, so each is the fastest of several samples, and of ``previous``
-    (an earlier result of this function) when given.
+    The profile is the one every chapter reads (:func:`cnnlab.machine.profile`):
+    the compute roof is the measured FMA peak, the memory roof the STREAM
+    bandwidth, the cache roof the L2 triad, and the BLAS matmul rate is a
+    practical line under the compute roof.
     """
-    n, n_bytes, repeat = (64, 2**16, 1) if tiny else (1024, 2**26, 7) if quick else (2048, 2**26, 11)
-    samples = repeat if previous is None else 2 * repeat
+    profile = machine.profile() if profile is None else profile
+    roofs = roofline.Roofs.from_profile(profile)
     return {
-        "peak_gflops": max(bench.matmul_gflops(n=n, repeat=repeat), (previous or {}).get("peak_gflops", 0.0)),
-        "peak_source": f"NumPy float32 matmul, n={n}, fastest of {samples}",
-        "bandwidth_gbs": max(
-            bench.copy_bandwidth_gbs(n_bytes=n_bytes, repeat=repeat), (previous or {}).get("bandwidth_gbs", 0.0)
-        ),
-        "bandwidth_source": f"copy of {n_bytes / 2**20:g} MiB, fastest of {samples}",
+        "peak_gflops": roofs.peak_gflops,
+        "bandwidth_gbs": roofs.bandwidth_gbs,
+        "cache_gbs": roofs.cache_gbs,
+        "cache_bytes": roofs.cache_bytes,
+        "matmul_gflops": roofs.matmul_gflops,
+        "ridge_point": roofs.ridge_point,
+        "profile_key": profile.key,
+        "profile_measured_at": profile.measured_at,
     }
+
+
+def roofs_of(results: dict) -> roofline.Roofs:
+    """The :class:`roofline.Roofs` stored in ``results`` by :func:`run_suite`."""
+    c = results["ceilings"]
+    return roofline.Roofs(c["peak_gflops"], c["bandwidth_gbs"], c["cache_gbs"], c["cache_bytes"],
+                          c["matmul_gflops"])
 
 
 def _machine(backends: Sequence[str]) -> dict:
     info = bench.machine_info()
-    info.update({name.lower(): os.environ.get(name) for name in QUIET_THREADS})
+    info.update({name.lower(): os.environ.get(name) for name in threads.POLICY})
     if TORCH in backends:
         torch = _torch()
         info.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
@@ -518,6 +545,8 @@ def run_suite(
     out_dir: str | os.PathLike | None = "bench-results",
     progress: bool = True,
     tiny: bool = False,
+    profile: machine.MachineProfile | None = None,
+    force: bool = False,
 ) -> dict:
     """Run the benchmark suite and return its results.
 
@@ -530,15 +559,21 @@ def run_suite(
     repeat : int, optional
         Rounds of :func:`bench.compare`; default 7, or 3 with ``quick``.
     quick : bool
-        Fewer rounds, shorter samples and quicker ceilings; the shapes stay.
+        Fewer rounds and shorter samples; the shapes stay.
     out_dir : path or None
         Where to write ``results.json``, ``speedup.png`` and ``roofline.png``;
-        None writes nothing.
+        None writes nothing. Files there that an earlier run did not write
+        are never replaced, unless ``force`` (see :func:`write_results`).
     progress : bool
         Show a progress bar over the cases.
     tiny : bool
         Use :data:`TINY_CASES`, shrunk versions of every case, so a test
         runs everything in seconds.
+    profile : MachineProfile, optional
+        The ceilings; default :func:`cnnlab.machine.profile` (measured once
+        per machine and cached).
+    force : bool
+        Replace files in ``out_dir`` even if this command did not write them.
 
     Timings of different libraries interleaved in one process are only fair
     when idle thread pools soon sleep, as :mod:`cnnlab.threads` arranges
@@ -557,9 +592,10 @@ def run_suite(
     if not isinstance(repeat, int) or repeat < 1:
         raise ValueError(f"repeat must be a positive int, got {repeat!r}")
     min_time = 0.001 if tiny else 0.01 if quick else 0.05
+    if out_dir is not None:
+        _check_out_dir(Path(out_dir), force)
 
-    # Ceilings are measured before and after the cases, so one burst of load cannot lower them.
-    ceilings = measure_ceilings(quick, tiny)
+    roofs = ceilings(profile)
     results_cases = []
     bar = tqdm(cases, desc="bench", unit="case", disable=not progress)
     for name in bar:
@@ -573,17 +609,46 @@ def run_suite(
             "quick": quick, "tiny": tiny, "repeat": repeat, "min_time_s": min_time,
             "cases": cases, "backends": backends,
         },
-        "ceilings": measure_ceilings(quick, tiny, previous=ceilings),
+        "ceilings": roofs,
         "cases": results_cases,
     }
     if out_dir is not None:
-        write_results(results, out_dir)
+        write_results(results, out_dir, force)
     return results
 
 
-def write_results(results: dict, out_dir: str | os.PathLike) -> list[Path]:
-    """Write results.json, speedup.png and roofline.png into out_dir (created if needed)."""
+OUTPUT_FILES = ("results.json", "speedup.png", "roofline.png")
+
+
+def _written_by_us(out: Path) -> bool:
+    """Whether ``out/results.json`` is a result of this command (so its neighbours are ours too)."""
+    try:
+        data = json.loads((out / "results.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and {"schema_version", "settings", "cases", "ceilings"} <= set(data)
+
+
+def _check_out_dir(out: Path, force: bool) -> None:
+    """Refuse an output directory whose files this command would replace but did not write."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out.name!r} is a file, not a directory")
+    existing = [name for name in OUTPUT_FILES if (out / name).exists()]
+    if existing and not force and not _written_by_us(out):
+        raise FileExistsError(
+            f"{', '.join(existing)} in {out.name!r} were not written by 'python -m cnnlab bench'; "
+            "choose another --out, or pass --force to replace them"
+        )
+
+
+def write_results(results: dict, out_dir: str | os.PathLike, force: bool = False) -> list[Path]:
+    """Write results.json, speedup.png and roofline.png into out_dir (created if needed).
+
+    Raises FileExistsError rather than replace files of those names that an
+    earlier run of the suite did not write, unless ``force``.
+    """
     out = Path(out_dir)
+    _check_out_dir(out, force)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "results.json"
     json_path.write_text(json.dumps(results, indent=2) + "\n")
@@ -594,11 +659,6 @@ def write_results(results: dict, out_dir: str | os.PathLike) -> list[Path]:
         plt.close(figure)
         paths.append(out / name)
     return paths
-
-
-def _times(ratio: float) -> str:
-    """A speed-up as "2,340x", "83x" or "0.61x"."""
-    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
 
 
 def _baseline(results: dict) -> str:
@@ -625,7 +685,7 @@ def cases_speedup_chart(results: dict) -> Figure:
         bars = ax.bar(x, speedups[:, k] - lo, width=width * 0.92, bottom=lo, color=colors[backend],
                       label=label(backend), hatch=hatches, edgecolor="white")
         for bar, s in zip(bars, speedups[:, k]):
-            ax.text(bar.get_x() + bar.get_width() / 2, s * 1.15, _times(s), ha="center", va="bottom", fontsize=7)
+            ax.text(bar.get_x() + bar.get_width() / 2, s * 1.15, tables.times(s), ha="center", va="bottom", fontsize=7)
     ax.set_yscale("log")
     ax.set_ylim(lo, speedups.max() * 8)
     ax.axhline(1.0, color="0.4", linewidth=0.8)
@@ -642,59 +702,162 @@ def cases_speedup_chart(results: dict) -> Figure:
     return fig
 
 
-def cases_roofline_chart(results: dict) -> Figure:
-    """Every case on every implementation on the roofline of the ceilings measured in the same run."""
-    points = [
+def roof_points(results: dict, roofs: roofline.Roofs | None = None) -> list[dict]:
+    """One point per case and implementation, for :func:`roofline.roofline_chart`.
+
+    Each point says which roof holds it (``roof``: "cache" when the case's
+    data fits in the caches, else "memory") and whether its rate is
+    direct-equivalent.
+    """
+    roofs = roofs_of(results) if roofs is None else roofs
+    return [
         {
             "label": case["name"],
             "series": impl["label"],
             "intensity": case["intensity"],
             "gflops": impl["gflops"],
             "extrapolated": impl["extrapolated"],
+            "roof": roofs.level(case["bytes"]),
+            "direct_equivalent": impl.get("direct_equivalent", False),
         }
         for case in results["cases"]
         for impl in case["implementations"].values()
     ]
-    ceilings = results["ceilings"]
+
+
+def cases_roofline_chart(results: dict, roofs: roofline.Roofs | None = None, title: str | None = None) -> Figure:
+    """Every case on every implementation, under the memory and cache roofs of the machine profile.
+
+    ``roofs`` defaults to the ones stored in ``results``.
+    """
+    roofs = roofs_of(results) if roofs is None else roofs
     return roofline.roofline_chart(
-        points, ceilings["peak_gflops"], ceilings["bandwidth_gbs"],
-        title=f"Every case on every implementation\npeak: {ceilings['peak_source']}; "
-              f"bandwidth: {ceilings['bandwidth_source']}",
+        roof_points(results, roofs), roofs.peak_gflops, roofs.bandwidth_gbs,
+        title=title or "Every case on every implementation (squares: data in cache)",
+        cache_gbs=roofs.cache_gbs, matmul_gflops=roofs.matmul_gflops,
     )
 
 
-def summary_table(results: dict) -> str:
-    """A plain-text table: case, implementation, median time, GFLOP/s and speed-up.
+def summary_table(results: dict) -> tables.Table:
+    """A table: case, implementation, median time, GFLOP/s and speed-up.
 
     When PyTorch ran, a last column gives each implementation's speed-up
     over it on the same case: its median divided into torch's, so above 1x
-    is faster than PyTorch.
+    is faster than PyTorch. ``values[(case, implementation)]`` holds the
+    numbers of each row.
     """
     baseline = _baseline(results)
     with_torch = any(TORCH in case["implementations"] for case in results["cases"])
-    header = ["case", "implementation", "median", "GFLOP/s", f"speed-up vs {label(baseline)}"]
+    header = ["case", "implementation", "median", "GFLOP/s", f"vs {baseline}"]
     header += ["vs torch"] if with_torch else []
-    rows = []
-    notes = []
+    rows, values, notes = [], {}, []
     for case in results["cases"]:
         impls = case["implementations"]
         base = impls[baseline]["median_s"]
-        for impl in impls.values():
+        for name, impl in impls.items():
             star = " *" if impl["extrapolated"] else ""
-            row = [case["name"], impl["label"], bench.format_time(impl["median_s"]) + star,
-                   f"{impl['gflops']:.3g}", _times(base / impl["median_s"])]
+            rate = f"{impl['gflops']:.3g}" + (" †" if impl.get("direct_equivalent") else "")
+            row = [case["name"], name, bench.format_time(impl["median_s"]) + star, rate,
+                   tables.times(base / impl["median_s"])]
             if with_torch:
-                row.append(_times(impls[TORCH]["median_s"] / impl["median_s"]) if TORCH in impls else "")
+                row.append(tables.times(impls[TORCH]["median_s"] / impl["median_s"]) if TORCH in impls else "")
             rows.append(row)
-            if impl["extrapolated"]:
-                notes.append(f"{case['name']} {impl['fraction']:.3g}")
-    widths = [max(len(row[k]) for row in [header, *rows]) for k in range(len(header))]
-    align = [str.ljust, str.ljust] + [str.rjust] * (len(header) - 2)
-    lines = ["  ".join(a(cell, w) for a, cell, w in zip(align, row, widths)).rstrip() for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    if notes:
-        lines.append("* timed on a part of the input and extrapolated by FLOPs; fraction measured: " + ", ".join(notes))
-    return "\n".join(lines)
+            values[case["name"], name] = {"median_s": impl["median_s"], "gflops": impl["gflops"],
+                                          "speedup": base / impl["median_s"]}
+    if any(impl["extrapolated"] for case in results["cases"] for impl in case["implementations"].values()):
+        notes.append("* timed on a part of the input and extrapolated by FLOPs")
+    if any(impl.get("direct_equivalent") for case in results["cases"] for impl in case["implementations"].values()):
+        notes.append("† direct-equivalent: the direct algorithm's FLOPs over the time")
+    return tables.Table(header, rows, notes=notes, values=values)
+
+
+def roofline_table(results: dict, roofs: roofline.Roofs | None = None) -> tables.Table:
+    """Each implementation's rate against the roof above it and against the matmul line.
+
+    Columns: case, intensity, what bounds it ("compute", or "cache" /
+    "memory": the level its data comes from), implementation, GFLOP/s, the
+    roof at that intensity, the rate as a share of the roof, and as a share
+    of the BLAS matmul rate. ``values[(case, implementation)]`` holds
+    ``roof_gflops``, ``of_roof`` and ``bound``.
+    """
+    roofs = roofs_of(results) if roofs is None else roofs
+    header = ["case", "FLOP/B", "bound", "impl.", "GFLOP/s", "roof", "of roof"]
+    header += ["of matmul"] if roofs.matmul_gflops else []
+    rows, values, notes = [], {}, []
+    for case in results["cases"]:
+        roof = roofs.attainable(case["intensity"], case["bytes"])
+        bound = roofs.bound(case["intensity"], case["bytes"])
+        for name, impl in case["implementations"].items():
+            mark = " *" if impl["extrapolated"] else " †" if impl.get("direct_equivalent") else ""
+            row = [case["name"], f"{case['intensity']:.3g}", bound, name, f"{impl['gflops']:.3g}{mark}",
+                   f"{roof:.3g}", f"{impl['gflops'] / roof:.1%}"]
+            row += [f"{impl['gflops'] / roofs.matmul_gflops:.1%}"] if roofs.matmul_gflops else []
+            rows.append(row)
+            values[case["name"], name] = {"roof_gflops": roof, "of_roof": impl["gflops"] / roof, "bound": bound}
+    if any(impl["extrapolated"] for case in results["cases"] for impl in case["implementations"].values()):
+        notes.append("* timed on a part of the input and extrapolated by FLOPs")
+    if any(impl.get("direct_equivalent") for case in results["cases"] for impl in case["implementations"].values()):
+        notes.append("† direct-equivalent rate: fewer multiplications, so it may pass the roof")
+    return tables.Table(header, rows, notes=notes, values=values)
+
+
+# --- the book's run ----------------------------------------------------------------------------------------------
+
+BOOK_CASES = ("conv-512", "conv-56", "lenet-conv1", "maxpool", "maxpool-cl", "lenet-forward")
+"""The cases of the book's run: every standard case but the training epoch, which alone
+would take as long as all the others (chapter 11 times training itself)."""
+
+
+def _book_run_path() -> Path:
+    """The cache file of the book's run on this machine and these settings."""
+    key, _ = machine._machine_key()
+    settings = {"cases": BOOK_CASES, "backends": available_backends(), "quick": True,
+                "schema": SCHEMA_VERSION}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    return machine.cache_dir() / f"bench-{key}-{digest}.json"
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Hold an exclusive lock on ``path`` (POSIX), so that two pages built at once run the suite once."""
+    try:
+        import fcntl
+    except ImportError:  # no fcntl (Windows): at worst, both run it
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def book_results(rerun: bool = False) -> dict:
+    """The book's benchmark run: :data:`BOOK_CASES` in quick mode, on every available backend.
+
+    Run once per machine the first time it is asked for (well under a
+    minute), then read from a JSON file next to the machine profile (in
+    :func:`cnnlab.machine.cache_dir`), so that every page of a build quotes
+    the same medians and speed-ups. ``rerun=True`` runs it again. The
+    result has the layout of :func:`run_suite`'s.
+    """
+    path = _book_run_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path.with_suffix(".lock")):
+        if not rerun:
+            try:
+                cached = json.loads(path.read_text())
+                if cached.get("schema_version") == SCHEMA_VERSION:
+                    return cached
+            except (OSError, ValueError):
+                pass
+        results = run_suite(list(BOOK_CASES), available_backends(), quick=True, out_dir=None, progress=False)
+        # write-then-rename: a reader sees the old file or the new one, never half of one
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(results, indent=1))
+        partial.replace(path)
+    return results
 
 
 # --- command line ------------------------------------------------------------------------------------------------
@@ -723,11 +886,12 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Time cnnlab's backends on standard CNN workloads (float32), in one process,
 in interleaved rounds, after checking every backend's output against NumPy's.
-Writes results.json, speedup.png and roofline.png to --out, and prints a
-summary table.
+Writes results.json, speedup.png and roofline.png to --out (never replacing
+files it did not write, unless --force), and prints a summary table. The
+roofline's ceilings come from the machine profile (python -m cnnlab machine).
 
 The python backend is too slow to run whole: it is timed on a part of each
 case (a strip of output rows, a few filters or images) that does a known
@@ -736,9 +900,9 @@ fraction. The results mark it "extrapolated" and the chart hatches its bars.
 If PyTorch is installed, it is timed too, as "torch (reference)".
 
 Idle thread pools are told to spin only briefly before they sleep
-(GOMP_SPINCOUNT=100000, about 1 ms, and OPENBLAS_THREAD_TIMEOUT=4, unless
-already set), so libraries that take turns on a few cores do not slow each
-other down, while back-to-back calls still find their threads awake.
+({", ".join(f"{k}={v}" for k, v in threads.POLICY.items())}, unless already
+set: cnnlab's thread policy), so libraries that take turns on a few cores do
+not slow each other down, while back-to-back calls still find their threads awake.
 """
 
 
@@ -760,8 +924,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = _epilog()
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--quick", action="store_true",
-                        help=f"fewer rounds ({QUICK_REPEAT} instead of {FULL_REPEAT}), shorter samples and quicker "
-                             "ceilings; the same shapes. Finishes in under 2 minutes on 2 cores.")
+                        help=f"fewer rounds ({QUICK_REPEAT} instead of {FULL_REPEAT}) and shorter samples; "
+                             "the same shapes. Finishes in under 2 minutes on 2 cores.")
     parser.add_argument("--cases", type=_names("case", list(CASES)), default=None, metavar="LIST",
                         help=f"comma-separated cases to run (default: all): {', '.join(CASES)}")
     parser.add_argument("--backends", type=_names("backend", [*cnnlab.BACKENDS, TORCH]), default=None,
@@ -772,12 +936,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="directory for results.json, speedup.png and roofline.png (default: bench-results)")
     parser.add_argument("--repeat", type=_positive_int, default=None, metavar="N",
                         help=f"rounds of timing per case (default: {FULL_REPEAT}, or {QUICK_REPEAT} with --quick)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace results.json, speedup.png or roofline.png in --out even if "
+                             "this command did not write them")
     parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # shrunk cases, for tests
 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``python -m cnnlab bench`` with parsed arguments; returns the exit code."""
-    results = run_suite(args.cases, args.backends, args.repeat, args.quick, args.out, tiny=args.tiny)
+    try:
+        _check_out_dir(Path(args.out), args.force)
+    except FileExistsError as error:
+        print(f"python -m cnnlab bench: error: {error}", file=sys.stderr)
+        return 2
+    results = run_suite(args.cases, args.backends, args.repeat, args.quick, args.out, tiny=args.tiny,
+                        force=args.force)
     print(summary_table(results))
     print(f"\nWrote results.json, speedup.png and roofline.png to {args.out}")
     return 0

@@ -9,7 +9,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import cnnlab
-from cnnlab import bench, benchsuite, roofline
+from cnnlab import bench, benchsuite, machine, roofline, threads
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -18,6 +18,28 @@ def run_cli(*args, env=None):
     return subprocess.run(
         [sys.executable, "-m", "cnnlab", *args], capture_output=True, text=True, timeout=300, env=env
     )
+
+
+def fake_profile(**changes):
+    """A machine profile with round numbers, so no test measures the machine."""
+    values = dict(
+        cpu="test CPU", cores=2, clock_ghz=2.0, flags_vector_bits=256, theoretical_peak_gflops=128.0,
+        peak_gflops=100.0, peak_source="FMA loop, all cores", peak_vector_bits=256, peak_gflops_one_core=50.0, matmul_gflops=80.0,
+        copy_gbs=9.0, triad_gbs=10.0, cache_gbs=50.0, memory_array_mib=128.0, cache_array_kib=256.0,
+        l2_bytes=2**19, last_level_cache_bytes=2**25, load_average=0.5, measured_at="2024-01-01T00:00:00+00:00", key=machine._machine_key()[0],
+    )
+    values.update(changes)
+    return machine.MachineProfile(**values)
+
+
+@pytest.fixture
+def cache_with_profile(tmp_path, monkeypatch):
+    """A fresh cache folder that already holds a (fake) profile of this machine."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("CNNLAB_CACHE_DIR", str(folder))
+    folder.mkdir()
+    machine._profile_path().write_text(json.dumps(fake_profile().as_dict()))
+    return folder
 
 
 # --- command line ------------------------------------------------------------------------------------------------
@@ -53,7 +75,7 @@ def test_help_documents_every_option_and_case():
     result = run_cli("bench", "--help")
     assert result.returncode == 0
     text = result.stdout
-    for option in ("--quick", "--cases", "--backends", "--out", "--repeat"):
+    for option in ("--quick", "--cases", "--backends", "--out", "--repeat", "--force"):
         assert option in text
     for name, case in benchsuite.CASES.items():
         assert name in text and case.description in text
@@ -62,8 +84,8 @@ def test_help_documents_every_option_and_case():
     assert "extrapolated" in text and "bench-results" in text
 
 
-def test_cli_end_to_end_on_tiny_cases(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in benchsuite.QUIET_THREADS}
+def test_cli_end_to_end_on_tiny_cases(tmp_path, cache_with_profile):
+    env = {k: v for k, v in os.environ.items() if k not in threads.POLICY}
     out = tmp_path / "results"
     result = run_cli(
         "bench", "--tiny", "--quick", "--cases", "maxpool,lenet-forward", "--backends", "python,numpy",
@@ -71,16 +93,36 @@ def test_cli_end_to_end_on_tiny_cases(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["case", "implementation", "median", "GFLOP/s", "speed-up", "vs", "python"]
+    assert lines[0].split() == ["case", "implementation", "median", "GFLOP/s", "vs", "python"]
     assert sum(line.startswith(("maxpool", "lenet-forward")) for line in lines) == 4
     assert "extrapolated" in result.stdout
     results = json.loads((out / "results.json").read_text())
     assert results["settings"]["repeat"] == 2 and results["settings"]["backends"] == ["python", "numpy"]
-    # The command restarts itself so that idle thread pools soon sleep.
-    assert results["machine"]["gomp_spincount"] == "100000"
-    assert results["machine"]["openblas_thread_timeout"] == "4"
+    # import cnnlab put the thread policy in force before NumPy loaded
+    for name, value in threads.POLICY.items():
+        assert results["machine"][name.lower()] == value
+    assert results["ceilings"]["peak_gflops"] == 100.0  # from the cached profile
     for name in ("speedup.png", "roofline.png"):
         assert (out / name).read_bytes()[:8] == PNG_MAGIC
+    # a second run may replace its own files
+    again = run_cli("bench", "--tiny", "--quick", "--cases", "maxpool", "--backends", "numpy",
+                    "--repeat", "1", "--out", str(out), env=env)
+    assert again.returncode == 0, again.stderr
+
+
+def test_cli_never_replaces_files_it_did_not_write(tmp_path, cache_with_profile):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "results.json").write_text('{"my": "data"}')
+    args = ["bench", "--tiny", "--quick", "--cases", "maxpool", "--backends", "numpy", "--repeat", "1",
+            "--out", str(out)]
+    refused = run_cli(*args)
+    assert refused.returncode == 2 and "--force" in refused.stderr and "results.json" in refused.stderr
+    assert (out / "results.json").read_text() == '{"my": "data"}'
+    assert not (out / "speedup.png").exists()
+    forced = run_cli(*args, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "cases" in json.loads((out / "results.json").read_text())
 
 
 # --- run_suite ---------------------------------------------------------------------------------------------------
@@ -89,20 +131,25 @@ def test_cli_end_to_end_on_tiny_cases(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    return benchsuite.run_suite(repeat=2, quick=True, out_dir=out, progress=False, tiny=True), out
+    results = benchsuite.run_suite(repeat=2, quick=True, out_dir=out, progress=False, tiny=True,
+                                   profile=fake_profile())
+    return results, out
 
 
 def test_results_schema(tiny_results):
     results, out = tiny_results
     assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(results))
-    assert results["schema_version"] == 1
+    assert results["schema_version"] == benchsuite.SCHEMA_VERSION
     assert results["created"].endswith("+00:00")
     assert {"cpu", "cpu_flags", "logical_cores", "numpy", "numba", "blas", "numba_threads"} <= set(results["machine"])
     assert results["settings"] == {
         "quick": True, "tiny": True, "repeat": 2, "min_time_s": results["settings"]["min_time_s"],
         "cases": list(benchsuite.CASES), "backends": benchsuite.available_backends(),
     }
-    assert results["ceilings"]["peak_gflops"] > 0 and results["ceilings"]["bandwidth_gbs"] > 0
+    # the roofs are the machine profile's: FMA peak, STREAM bandwidth, L2 triad, matmul
+    ceilings = results["ceilings"]
+    assert (ceilings["peak_gflops"], ceilings["bandwidth_gbs"]) == (100.0, 10.0)
+    assert (ceilings["cache_gbs"], ceilings["matmul_gflops"], ceilings["ridge_point"]) == (50.0, 80.0, 10.0)
     assert [case["name"] for case in results["cases"]] == list(benchsuite.CASES)
     for case in results["cases"]:
         assert {"name", "description", "kind", "shapes", "flops", "bytes", "intensity"} <= set(case)
@@ -111,7 +158,8 @@ def test_results_schema(tiny_results):
         assert list(case["implementations"]) == benchsuite.available_backends()
         for name, impl in case["implementations"].items():
             assert {"label", "median_s", "q1_s", "q3_s", "spread", "gflops", "extrapolated", "fraction",
-                    "speedup_vs_python"} <= set(impl)
+                    "speedup_vs_python", "direct_equivalent"} <= set(impl)
+            assert impl["direct_equivalent"] == (name == "torch" and case["kind"] != "max_pool2d")
             assert impl["q1_s"] <= impl["median_s"] <= impl["q3_s"]
             assert impl["gflops"] == pytest.approx(case["flops"] / impl["median_s"] / 1e9)
             if name == "python":
@@ -131,12 +179,74 @@ def test_pngs_written(tiny_results):
 
 def test_summary_table(tiny_results):
     results, _ = tiny_results
-    text = benchsuite.summary_table(results)
-    assert "speed-up vs python" in text.splitlines()[0]
+    table = benchsuite.summary_table(results)
+    text = repr(table)
+    assert text.splitlines()[0].split()[-2:] == ["vs", "python"]
     for case in benchsuite.CASES:
         assert case in text
     assert text.count(" *") == len(benchsuite.CASES)  # one extrapolated python row per case
     assert text.splitlines()[-1].startswith("* timed on a part of the input")
+    assert max(map(len, text.splitlines())) <= 100
+    assert table.values["conv-56", "python"]["speedup"] == 1.0
+
+
+def test_roofline_table_holds_each_case_to_its_roof(tiny_results):
+    results, _ = tiny_results
+    roofs = roofline.Roofs(100.0, 10.0, cache_gbs=50.0, cache_bytes=10**6, matmul_gflops=80.0)
+    table = benchsuite.roofline_table(results, roofs)
+    text = repr(table)
+    assert max(map(len, text.splitlines())) <= 100 and "of matmul" in text.splitlines()[0]
+    for case in results["cases"]:
+        level = "cache" if case["bytes"] <= 10**6 else "memory"
+        bandwidth = 50.0 if level == "cache" else 10.0
+        for name, impl in case["implementations"].items():
+            values = table.values[case["name"], name]
+            assert values["roof_gflops"] == pytest.approx(min(100.0, bandwidth * case["intensity"]))
+            assert values["of_roof"] == pytest.approx(impl["gflops"] / values["roof_gflops"])
+            assert values["bound"] in ("compute", level)
+    # the tiny cases fit in any cache; with a tiny cache they are held to the memory roof
+    small = roofline.Roofs(100.0, 10.0, cache_gbs=50.0, cache_bytes=1, matmul_gflops=None)
+    text = repr(benchsuite.roofline_table(results, small))
+    assert "cache" not in text and "of matmul" not in text
+
+
+def test_roof_points_say_which_roof(tiny_results):
+    results, _ = tiny_results
+    points = benchsuite.roof_points(results, roofline.Roofs(100.0, 10.0, 50.0, 10**9))
+    assert {p["roof"] for p in points} == {"cache"}
+    points = benchsuite.roof_points(results, roofline.Roofs(100.0, 10.0))
+    assert {p["roof"] for p in points} == {"memory"}
+
+
+# --- the book's run ----------------------------------------------------------------------------------------------
+
+
+def test_book_results_run_once_and_are_cached(cache_with_profile, monkeypatch):
+    calls = []
+    run_suite = benchsuite.run_suite
+
+    def tiny_run(cases, backends, **kwargs):
+        calls.append((cases, backends, kwargs))
+        return run_suite(["maxpool"], ["numpy"], repeat=1, tiny=True, out_dir=None, progress=False)
+
+    monkeypatch.setattr(benchsuite, "run_suite", tiny_run)
+    first = benchsuite.book_results()
+    assert len(calls) == 1
+    cases, backends, kwargs = calls[0]
+    assert cases == list(benchsuite.BOOK_CASES) and backends == benchsuite.available_backends()
+    assert kwargs["quick"] is True and kwargs["out_dir"] is None
+    files = [p.name for p in cache_with_profile.iterdir() if p.name.startswith("bench-")]
+    assert any(name.endswith(".json") for name in files) and not any(".tmp" in name for name in files)
+    # the second call (any page of the same build) reads the same numbers, without running
+    assert benchsuite.book_results() == json.loads(json.dumps(first))
+    assert len(calls) == 1
+    benchsuite.book_results(rerun=True)
+    assert len(calls) == 2
+
+
+def test_book_cases_are_standard_and_exclude_the_long_epoch():
+    assert set(benchsuite.BOOK_CASES) <= set(benchsuite.CASES)
+    assert "conv-56" in benchsuite.BOOK_CASES and "train-epoch" not in benchsuite.BOOK_CASES
 
 
 def test_charts_without_python_use_the_first_backend(tiny_results):
@@ -145,8 +255,8 @@ def test_charts_without_python_use_the_first_backend(tiny_results):
     trimmed["settings"]["backends"] = ["numpy", "numba"]
     for case in trimmed["cases"]:
         case["implementations"] = {k: case["implementations"][k] for k in ("numpy", "numba")}
-    assert "speed-up vs numpy" in benchsuite.summary_table(trimmed)
-    assert "vs torch" not in benchsuite.summary_table(trimmed)
+    assert "vs numpy" in repr(benchsuite.summary_table(trimmed))
+    assert "vs torch" not in repr(benchsuite.summary_table(trimmed))
     fig = benchsuite.cases_speedup_chart(trimmed)
     assert "numpy" in fig.axes[0].get_ylabel()
 
@@ -160,20 +270,26 @@ def test_summary_table_compares_with_torch_when_it_ran(tiny_results):
     numba = first["implementations"]["numba"]
     # A pretend torch row, four times slower than numba, on the first case only.
     first["implementations"]["torch"] = {**numba, "label": "torch (reference)", "median_s": 4 * numba["median_s"]}
-    lines = benchsuite.summary_table(faked).splitlines()
+    lines = repr(benchsuite.summary_table(faked)).splitlines()
     assert lines[0].split()[-2:] == ["vs", "torch"]
     numba_rows = [line.split() for line in lines if line.split()[1:2] == ["numba"]]
     assert numba_rows[0][0] == first["name"] and numba_rows[0][-1] == "4x"
     assert all(len(row) == len(numba_rows[0]) - 1 for row in numba_rows[1:])  # no torch, no ratio
 
 
-def test_run_suite_argument_errors():
+def test_run_suite_argument_errors(tmp_path):
+    profile = fake_profile()
     with pytest.raises(ValueError, match="'conv-1'"):
-        benchsuite.run_suite(cases=["conv-1"], out_dir=None, progress=False, tiny=True)
+        benchsuite.run_suite(cases=["conv-1"], out_dir=None, progress=False, tiny=True, profile=profile)
     with pytest.raises(ValueError, match="'cuda'"):
-        benchsuite.run_suite(backends=["cuda"], out_dir=None, progress=False, tiny=True)
+        benchsuite.run_suite(backends=["cuda"], out_dir=None, progress=False, tiny=True, profile=profile)
     with pytest.raises(ValueError, match="repeat"):
-        benchsuite.run_suite(repeat=0, out_dir=None, progress=False, tiny=True)
+        benchsuite.run_suite(repeat=0, out_dir=None, progress=False, tiny=True, profile=profile)
+    (tmp_path / "roofline.png").write_bytes(b"someone else's picture")
+    with pytest.raises(FileExistsError, match="--force"):
+        benchsuite.run_suite(["maxpool"], ["numpy"], repeat=1, out_dir=tmp_path, progress=False, tiny=True,
+                             profile=profile)
+    assert (tmp_path / "roofline.png").read_bytes() == b"someone else's picture"
 
 
 # --- the python part and its fraction ----------------------------------------------------------------------------
@@ -273,16 +389,51 @@ def test_roofline_chart():
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     texts = [t.get_text() for t in ax.texts]
-    assert texts.count("conv") == 2 and "pool" in texts
-    assert any("ridge point: 10 FLOP/byte" in t for t in texts)
+    assert sorted(texts) == ["conv", "pool"]  # a label shared by a column of points: once
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "ridge point: 10 FLOP/byte" in legend
+    assert "memory roof: min(200 GFLOP/s,\n20 GB/s × I)" in legend
     assert "numba" in legend and "python" in legend and any("extrapolated" in t for t in legend)
     assert "test machine" in fig._supxlabel.get_text()
 
 
 def test_roofline_chart_without_points_draws_the_roof():
     fig = roofline.roofline_chart([], 100, 10, machine="m")
-    assert any("compute bound: 100 GFLOP/s" in t.get_text() for t in fig.axes[0].texts)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["memory roof: min(100 GFLOP/s,\n10 GB/s × I)", "ridge point: 10 FLOP/byte"]
+
+
+def test_roofline_chart_with_cache_roof_matmul_line_and_direct_equivalent_points():
+    points = [
+        {"label": "pool", "intensity": 0.2, "gflops": 5.0, "series": "numba", "roof": "cache"},
+        {"label": "big add", "intensity": 0.08, "gflops": 0.7, "series": "numpy", "roof": "memory"},
+        {"label": "winograd", "intensity": 40.0, "gflops": 150.0, "series": "numba", "direct_equivalent": True},
+    ]
+    fig = roofline.roofline_chart(points, 100, 10, machine="m", cache_gbs=50, matmul_gflops=80)
+    ax = fig.axes[0]
+    assert sorted(t.get_text() for t in ax.texts) == ["big add", "pool", "winograd"]
+    legend = " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    for words in ("cache roof: min(100 GFLOP/s,\n50 GB/s × I)", "BLAS matmul (practical): 80",
+                  "square: data in cache", "circle: data from memory", "direct-equivalent"):
+        assert words in legend
+    with pytest.raises(ValueError, match="cache_gbs"):
+        roofline.roofline_chart(points, 100, 10, cache_gbs=0)
+
+
+def test_roofs_hold_a_kernel_to_the_level_its_data_fits_in():
+    roofs = roofline.Roofs(100.0, 10.0, cache_gbs=50.0, cache_bytes=2**20, matmul_gflops=80.0)
+    assert roofs.ridge_point == 10.0
+    assert roofs.level(2**20) == "cache" and roofs.level(2**20 + 1) == "memory"
+    assert roofs.attainable(1.0, 1000) == 50.0 and roofs.attainable(1.0, 2**21) == 10.0
+    assert roofs.attainable(1000.0, 1000) == 100.0
+    assert roofs.bound(1.0, 1000) == "cache" and roofs.bound(3.0, 2**21) == "memory"
+    assert roofs.bound(3.0, 1000) == "compute"
+    assert roofline.Roofs(100.0, 10.0).level(1) == "memory"  # no cache roof known
+    with pytest.raises(ValueError, match="level"):
+        roofline.Roofs(100.0, 10.0).bandwidth("cache")
+    from_profile = roofline.Roofs.from_profile(fake_profile())
+    assert (from_profile.peak_gflops, from_profile.bandwidth_gbs, from_profile.cache_gbs) == (100.0, 10.0, 50.0)
+    assert from_profile.matmul_gflops == 80.0
 
 
 def test_roofline_chart_rejects_bad_points():
