@@ -1,24 +1,35 @@
-"""The project's one thread policy: idle thread pools spin briefly, then sleep.
+"""The project's one thread policy: BLAS on one thread, idle pools spin briefly.
 
 Three libraries keep pools of threads here: OpenBLAS (NumPy's matrix
 products), GNU OpenMP (Numba's parallel loops, and PyTorch's) and, when it is
-installed, PyTorch's own. An idle thread of a pool spins (busy-waits) for a
-while, so that the next parallel call finds it awake: libgomp's for about
-3 ms by default, OpenBLAS's longer. On a machine with few cores, the next
-library's kernel then runs with a core taken by a spinning thread of the
-previous library, and a kernel of a few hundred microseconds can take ten
-times longer (chapter 8 measures it).
+installed, PyTorch's own. A parallel call is as slow as its slowest thread,
+and on a machine with few cores that thread often waits for a core: one that
+another program holds, or one that an idle thread of the *other* library is
+spinning on (busy-waiting, so that its next call finds it awake: libgomp's
+threads for about 3 ms by default, OpenBLAS's longer). A kernel of a few
+hundred microseconds then takes milliseconds.
 
-Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) cures that, but then every
-parallel call must wake its threads, which costs more than a short kernel.
-So the policy is a short spin:
+The policy has three parts:
 
+- ``OPENBLAS_NUM_THREADS=1``: NumPy's matrix products run on the calling
+  thread, and the parallel work is left to Numba's explicit ``prange`` loops,
+  which the book teaches. On a shared machine with few cores, a two-thread
+  GEMM waits, call after call, for its second thread to be scheduled. On a
+  busy 2-core AMD EPYC (load average 7), chapter 4's im2col product, a
+  (16 x 144) @ (144 x 1568) float32 GEMM of 7.2 MFLOP, took a median of
+  24 ms on OpenBLAS's two threads and 0.17 ms on one (40 GFLOP/s); a
+  (64 x 576) @ (576 x 1568) GEMM took 43 ms against 1.7 ms, and even a
+  1.8 GFLOP product ran no faster on two threads. On an idle machine more
+  threads gain at most the core count, on large products only; the book's
+  matmul ceiling is measured with every core, through :func:`blas_threads`.
 - ``GOMP_SPINCOUNT=100000``: OpenMP threads spin about a millisecond (libgomp
   counts roughly 100,000 spins to the millisecond), long enough to bridge
   back-to-back calls of one library, short enough to free the core for the
-  next;
-- ``OPENBLAS_THREAD_TIMEOUT=4``: OpenBLAS threads spin only 2**4 cycles, the
-  least it allows.
+  next. Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) would make every
+  parallel call wake its threads, which costs more than a short kernel.
+- ``OPENBLAS_THREAD_TIMEOUT=4``: when BLAS does get more threads (the user's
+  own ``OPENBLAS_NUM_THREADS``, or :func:`blas_threads`), they spin only
+  2**4 cycles, the least OpenBLAS allows.
 
 The libraries read these variables once, when they load, so they must be in
 the environment before NumPy or Numba is imported. ``import cnnlab`` sets
@@ -30,11 +41,16 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-__all__ = ["POLICY", "apply", "status", "ThreadStatus"]
+__all__ = ["POLICY", "apply", "status", "ThreadStatus", "blas_threads"]
 
-POLICY: dict[str, str] = {"GOMP_SPINCOUNT": "100000", "OPENBLAS_THREAD_TIMEOUT": "4"}
+POLICY: dict[str, str] = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "GOMP_SPINCOUNT": "100000",
+    "OPENBLAS_THREAD_TIMEOUT": "4",
+}
 """Environment variable -> value of the thread policy."""
 
 _LIBRARIES_THAT_READ_IT = ("numpy", "numba", "torch")
@@ -62,7 +78,7 @@ class ThreadStatus:
 
     @property
     def in_force(self) -> bool:
-        """True when every variable has the policy's value and no library loaded before it."""
+        """True when every variable has the policy's value and nothing loaded first."""
         return not self.loaded_too_early and all(
             self.settings[name] == value for name, value in POLICY.items()
         )
@@ -71,8 +87,8 @@ class ThreadStatus:
         lines = [f"{name}={value}" for name, value in self.settings.items()]
         if self.loaded_too_early:
             lines.append(
-                f"not in force: {', '.join(self.loaded_too_early)} loaded before cnnlab; "
-                "restart the kernel and import cnnlab first"
+                f"not in force: {', '.join(self.loaded_too_early)} loaded before "
+                "cnnlab; restart the kernel and import cnnlab first"
             )
         else:
             lines.append(
@@ -95,3 +111,19 @@ def status() -> ThreadStatus:
     return ThreadStatus(
         {name: os.environ.get(name) for name in POLICY}, _LOADED_BEFORE_CNNLAB
     )
+
+
+def blas_threads(count: int | None = None) -> AbstractContextManager:
+    """A ``with`` block in which BLAS runs on ``count`` threads (None: every core).
+
+    For measuring what BLAS can do with all cores, such as the matmul ceiling
+    of :mod:`cnnlab.machine`; after the block the policy's one thread is
+    back. Uses threadpoolctl, which scikit-learn installs.
+    """
+    from threadpoolctl import threadpool_limits
+
+    if count is None:
+        count = os.cpu_count() or 1
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be a positive int or None, got {count!r}")
+    return threadpool_limits(limits=count, user_api="blas")

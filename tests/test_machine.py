@@ -92,6 +92,7 @@ def test_profile_fields_and_derived_values(quick_profile):
 
 
 def test_peak_verdict_follows_the_numbers(quick_profile):
+    quick_profile = dataclasses.replace(quick_profile, load_average=0.1)
     agree = dataclasses.replace(
         quick_profile, peak_gflops=100.0, theoretical_peak_gflops=105.0
     )
@@ -105,6 +106,17 @@ def test_peak_verdict_follows_the_numbers(quick_profile):
     )
     assert unknown.peaks_agree is None and unknown.peak_flops_per_cycle is None
     assert "clock" in unknown.peak_verdict
+    boosted = dataclasses.replace(quick_profile, peak_gflops=130.0, theoretical_peak_gflops=100.0)
+    assert "130%" in boosted.peak_verdict and "boost" in boosted.peak_verdict
+    busy = dataclasses.replace(halved, load_average=2.5 * halved.cores)
+    assert busy.busy and "remeasure" in busy.peak_verdict and "load average" in repr(busy)
+
+
+def test_each_ceiling_bounds_every_rate_it_measured(quick_profile):
+    p = quick_profile
+    assert p.peak_gflops >= max(p.matmul_gflops, p.peak_gflops_one_core)
+    assert p.peak_source.startswith(("FMA loop", "BLAS matmul"))
+    assert p.last_level_cache_bytes >= p.l2_bytes > 0
 
 
 def test_profile_is_measured_once_and_cached(tmp_path, monkeypatch, quick_profile):
