@@ -93,9 +93,12 @@ def speedup_chart(
         q1 = np.array([timings[name].q1 for name in names])
         q3 = np.array([timings[name].q3 for name in names])
         ax_time.errorbar(seconds, y, xerr=[seconds - q1, q3 - seconds], fmt="none", ecolor="black", capsize=3)
-    for yi, name, s in zip(y, names, seconds):
+    right_end = seconds.copy()  # labels start right of the whisker, if there is one
+    if all(hasattr(timings[name], "q3") for name in names):
+        right_end = np.maximum(seconds, [timings[name].q3 for name in names])
+    for yi, name, s, end in zip(y, names, seconds, right_end):
         note = "baseline" if name == baseline else _speedup_label(base / s)
-        ax_time.text(s * 1.3, yi, f"{bench.format_time(s)}  ({note})", va="center", fontsize=9)
+        ax_time.text(end * 1.3, yi, f"{bench.format_time(s)}  ({note})", va="center", fontsize=9)
     ax_time.set_xscale("log")
     ax_time.set_xlim(lo, seconds.max() * 300)
     ax_time.set_xlabel("seconds per call (log scale)")
@@ -119,6 +122,78 @@ def speedup_chart(
         ax.set_ylabel("implementation")
     fig.suptitle(title or f"Speed-up over {baseline}")
     fig.supxlabel(f"Machine: {machine or bench.machine_label()}", fontsize=8, color="0.35")
+    return fig
+
+
+def _time_axis(ax, values: np.ndarray, log: bool) -> None:
+    """Label an x axis of seconds with readable durations ("500 µs", "2 ms"), a few ticks only.
+
+    Matplotlib's default labels for a log axis that spans less than a decade
+    are every minor tick in scientific notation, and they overlap; here the
+    ticks are round durations at least a sixth of the axis apart.
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
+
+    from cnnlab import bench
+
+    label = FuncFormatter(lambda s, _: bench.format_time(s) if s > 0 else "0")
+    if not log:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax.xaxis.set_major_formatter(label)
+        return
+    ax.set_xscale("log")
+    lo, hi = float(np.min(values)) / 1.2, float(np.max(values)) * 1.2
+    ax.set_xlim(lo, hi)
+    decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+    candidates = sorted(m * 10.0**d for d in decades for m in (1, 2, 3, 5, 7))
+    gap = (math.log10(hi) - math.log10(lo)) / 6
+    ticks: list[float] = []
+    for value in (v for v in candidates if lo <= v <= hi):
+        if not ticks or math.log10(value / ticks[-1]) >= gap:
+            ticks.append(value)
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(label)
+
+
+def timing_distribution(readings: Sequence[float], timing, title: str = "") -> Figure:
+    """Single readings against a ``bench.Timing``'s samples: a strip plot and a histogram.
+
+    Left, on a log scale, one dot per value: the top row holds ``readings``
+    (seconds, each one call timed alone), the bottom row ``timing.samples``;
+    a black bar marks each row's median. Right, a histogram of the samples
+    with their median, quartiles and mean. Durations are labelled in
+    readable units, few enough not to overlap.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    samples = np.asarray(timing.samples, dtype=float)
+    rows = [("single time.time()\nreadings", np.asarray(readings, dtype=float)),
+            ("bench.time_it\nsamples", samples)]
+    fig, (ax_strip, ax_hist) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    jitter = np.random.default_rng(1)
+    for row, (_, values) in enumerate(rows):
+        ax_strip.scatter(values, row + jitter.uniform(-0.15, 0.15, len(values)), s=12, alpha=0.6)
+        ax_strip.plot([np.median(values)] * 2, [row - 0.3, row + 0.3], color="black", linewidth=2)
+    ax_strip.set_yticks(range(len(rows)), [label for label, _ in rows])
+    ax_strip.set_ylim(len(rows) - 0.5, -0.5)  # the first row on top
+    _time_axis(ax_strip, np.concatenate([v for _, v in rows]), log=True)
+    ax_strip.set_xlabel("time per call (log scale)")
+    ax_strip.set_title("Each dot is one value; black bar: median")
+
+    ax_hist.hist(samples, bins=30, color="tab:blue", alpha=0.8)
+    marks = [(timing.q1, ":", "quartiles"), (timing.median, "-", "median"), (timing.q3, ":", None)]
+    for value, style, label in marks:
+        ax_hist.axvline(value, color="black", linestyle=style, label=label)
+    ax_hist.axvline(samples.mean(), color="tab:red", linestyle="--", label="mean")
+    _time_axis(ax_hist, samples, log=False)
+    ax_hist.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_hist.set_xlabel("time per call")
+    ax_hist.set_ylabel("number of samples")
+    ax_hist.set_title(f"{len(samples)} samples of {timing.number} calls each")
+    ax_hist.legend()
+    if title:
+        fig.suptitle(title)
     return fig
 
 

@@ -155,6 +155,30 @@ def test_speedup_chart_needs_its_baseline():
         plots.speedup_chart({"a": 1.0}, baseline="b")
 
 
+def _tick_boxes_overlap(fig, ax) -> bool:
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+    return any(a.overlaps(b) for a, b in zip(boxes, boxes[1:]))
+
+
+@pytest.mark.parametrize("median, spread", [(6e-4, 0.1), (2.2e-4, 0.02), (3e-5, 0.05), (2.0, 0.3)])
+def test_timing_distribution_puts_single_readings_on_top_and_ticks_apart(median, spread):
+    rng = np.random.default_rng(0)
+    timing = bench.Timing(list(median * (1 + spread * rng.exponential(size=100))), 5)
+    readings = median * (1 + rng.exponential(size=50))
+    fig = plots.timing_distribution(readings, timing, title="t")
+    ax_strip, ax_hist = fig.axes
+    labels = [t.get_text() for t in ax_strip.get_yticklabels()]
+    top = labels[0] if ax_strip.get_ylim()[0] > ax_strip.get_ylim()[1] else labels[-1]
+    assert "single" in top  # the first row, the single readings, is drawn on top
+    assert fig.get_suptitle() == "t" and ax_hist.get_title().startswith("100 samples of 5")
+    for ax in (ax_strip, ax_hist):
+        texts = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        assert len(texts) >= 2 and all(text[-1] == "s" for text in texts), texts
+        assert not _tick_boxes_overlap(fig, ax)
+
+
 def test_image_grid():
     images = [np.eye(4) * k for k in range(1, 6)]
     fig = plots.image_grid(images, titles=list("abcde"), cols=3, title="maps")
