@@ -159,7 +159,13 @@ def test_results_schema(tiny_results):
         for name, impl in case["implementations"].items():
             assert {"label", "median_s", "q1_s", "q3_s", "spread", "gflops", "extrapolated", "fraction",
                     "speedup_vs_python", "direct_equivalent"} <= set(impl)
-            assert impl["direct_equivalent"] == (name == "torch" and case["kind"] != "max_pool2d")
+            numba_winograd = name == "numba" and case["kind"] == "conv2d" and (
+                cnnlab.backend("numba")._choose_conv_kernel(
+                    tuple(case["shapes"]["x"]), tuple(case["shapes"]["w"]), (1, 1)
+                ) is cnnlab.backend("numba")._conv_winograd
+            )
+            torch_conv = name == "torch" and case["kind"] == "conv2d"
+            assert impl["direct_equivalent"] == (torch_conv or numba_winograd)
             assert impl["q1_s"] <= impl["median_s"] <= impl["q3_s"]
             assert impl["gflops"] == pytest.approx(case["flops"] / impl["median_s"] / 1e9)
             if name == "python":
@@ -401,6 +407,18 @@ def test_roofline_chart_without_points_draws_the_roof():
     fig = roofline.roofline_chart([], 100, 10, machine="m")
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert legend == ["memory roof: min(100 GFLOP/s,\n10 GB/s × I)", "ridge point: 10 FLOP/byte"]
+
+
+def test_numba_rates_are_direct_equivalent_where_the_backend_runs_winograd():
+    numba = cnnlab.backend("numba")
+    for case in benchsuite.CASES.values():
+        if case.kind != "conv2d":
+            assert not benchsuite._fewer_multiplications("numba", case)
+            continue
+        winograd = numba._choose_conv_kernel(case.x_shape, case.w_shape, (1, 1)) is numba._conv_winograd
+        assert benchsuite._fewer_multiplications("numba", case) == winograd
+        assert benchsuite._fewer_multiplications("torch", case)
+        assert not benchsuite._fewer_multiplications("numpy", case)
 
 
 def test_roofline_chart_with_cache_roof_matmul_line_and_direct_equivalent_points():
