@@ -56,14 +56,16 @@ def test_stream_bandwidth_is_positive():
 def test_stream_kernels_copy_and_triad_correctly():
     copy, triad = machine._stream_kernels()
     a, b, c = (
-        np.zeros(4096, np.float32),
-        np.arange(4096, dtype=np.float32),
-        np.ones(4096, np.float32),
+        np.zeros(4099, np.float32),
+        np.arange(4099, dtype=np.float32),
+        np.ones(4099, np.float32),
     )
-    copy(a, b, 1)
-    np.testing.assert_array_equal(a, b)
-    triad(a, b, c, np.float32(3.0), 2)
-    np.testing.assert_array_equal(a, b + 3)
+    for blocks in (1, 2, 3):  # blocks that do not divide the size evenly cover it all too
+        a[:] = 0
+        copy(a, b, 1, blocks)
+        np.testing.assert_array_equal(a, b)
+        triad(a, b, c, np.float32(3.0), 2, blocks)
+        np.testing.assert_array_equal(a, b + 3)
 
 
 def test_profile_fields_and_derived_values(quick_profile):
