@@ -159,34 +159,25 @@ def test_cache_dir_follows_the_environment(tmp_path, monkeypatch):
     assert machine.cache_dir() == tmp_path / "xdg" / "cnnlab"
 
 
-def test_machine_command_prints_the_cached_profile(tmp_path, quick_profile):
+def python(*args: str, env: dict) -> str:
+    """What ``python ARGS`` prints, run in a fresh process with ``env``."""
+    result = subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, check=True
+    )
+    return result.stdout
+
+
+def without_policy() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in threads.POLICY}
+
+
+def test_machine_command_prints_the_cached_profile(tmp_path, monkeypatch, quick_profile):
+    monkeypatch.setenv("CNNLAB_CACHE_DIR", str(tmp_path))
+    machine._profile_path().write_text(json.dumps(quick_profile.as_dict()))
     env = {**os.environ, "CNNLAB_CACHE_DIR": str(tmp_path)}
-    code = (
-        "import json, sys, cnnlab.machine as m\n"
-        "p = m.MachineProfile(**json.loads(sys.argv[1]))\n"
-        "m._profile_path().parent.mkdir(parents=True, exist_ok=True)\n"
-        "m._profile_path().write_text(json.dumps(p.as_dict()))\n"
-    )
-    subprocess.run(
-        [sys.executable, "-c", code, json.dumps(quick_profile.as_dict())],
-        env=env,
-        check=True,
-    )
-    out = subprocess.run(
-        [sys.executable, "-m", "cnnlab", "machine"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = python("-m", "cnnlab", "machine", env=env)
     assert "peak, measured" in out and "ridge point" in out
-    out = subprocess.run(
-        [sys.executable, "-m", "cnnlab", "machine", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = python("-m", "cnnlab", "machine", "--json", env=env)
     assert json.loads(out)["peak_gflops"] == quick_profile.peak_gflops
 
 
@@ -194,44 +185,34 @@ def test_machine_command_prints_the_cached_profile(tmp_path, quick_profile):
 
 
 def test_import_cnnlab_puts_the_policy_in_force_before_numpy():
-    env = {k: v for k, v in os.environ.items() if k not in threads.POLICY}
-    code = "import cnnlab, os; from cnnlab import threads; s = threads.status(); print(s.in_force, dict(s.settings))"
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+    out = python(
+        "-c",
+        "import cnnlab; from cnnlab import threads; "
+        "s = threads.status(); print(s.in_force, dict(s.settings))",
+        env=without_policy(),
     )
-    assert out.stdout.startswith("True")
+    assert out.startswith("True")
     for name, value in threads.POLICY.items():
-        assert f"'{name}': '{value}'" in out.stdout
+        assert f"'{name}': '{value}'" in out
 
 
 def test_numpy_first_is_reported_with_the_fix():
-    env = {k: v for k, v in os.environ.items() if k not in threads.POLICY}
-    code = "import numpy, cnnlab; from cnnlab import threads; print(repr(threads.status()))"
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+    out = python(
+        "-c",
+        "import numpy, cnnlab; from cnnlab import threads; print(repr(threads.status()))",
+        env=without_policy(),
     )
-    assert "not in force" in out.stdout and "import cnnlab first" in out.stdout
+    assert "not in force" in out and "import cnnlab first" in out
 
 
 def test_the_users_own_settings_win():
-    env = {**os.environ, "GOMP_SPINCOUNT": "0"}
-    code = "import cnnlab, os; from cnnlab import threads; print(os.environ['GOMP_SPINCOUNT'], threads.status().in_force)"
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+    out = python(
+        "-c",
+        "import cnnlab, os; from cnnlab import threads; "
+        "print(os.environ['GOMP_SPINCOUNT'], threads.status().in_force)",
+        env={**os.environ, "GOMP_SPINCOUNT": "0"},
     )
-    assert out.stdout.split() == ["0", "False"]
+    assert out.split() == ["0", "False"]
 
 
 # ---------------------------------------------------------------- tables
