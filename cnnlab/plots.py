@@ -100,7 +100,7 @@ def speedup_chart(
         note = "baseline" if name == baseline else _speedup_label(base / s)
         ax_time.text(end * 1.3, yi, f"{bench.format_time(s)}  ({note})", va="center", fontsize=9)
     ax_time.set_xscale("log")
-    ax_time.set_xlim(lo, seconds.max() * 300)
+    ax_time.set_xlim(lo, right_end.max() * 3000)  # room for the longest label
     ax_time.set_xlabel("seconds per call (log scale)")
     ax_time.set_title("Time per call: shorter is faster")
 
