@@ -205,6 +205,9 @@ def roofline_chart(
     markers = [_marker_box(p, char) for p in points]
     # the flat roof and the matmul line, so that no label crosses them
     lines = [(math.log10(x_lo), math.log10(x_hi), math.log10(r)) for r in (peak, matmul) if r]
+    for slope in (bandwidth, cache):  # and the slanted roofs, as a chain of small boxes
+        if slope is not None:
+            lines += _slanted_roof_boxes(slope, ridge_point(peak, slope), x_lo, char, line)
 
     series = list(dict.fromkeys(p.get("series") for p in points))
     colors = {name: plt.get_cmap("tab10")(k % 10) for k, name in enumerate(series)}
@@ -265,6 +268,23 @@ Box = tuple[float, float, float]
 
 def _marker_box(point: Mapping, char: float) -> Box:
     return (math.log10(point["intensity"]) - char, math.log10(point["intensity"]) + char, math.log10(point["gflops"]))
+
+
+def _slanted_roof_boxes(
+    bandwidth: float, ridge: float, x_lo: float, char: float, line: float
+) -> list[Box]:
+    """Boxes along the slanted roof ``bandwidth x I`` from the chart's left edge to ``ridge``.
+
+    In log10 units the roof is the line y = log10(bandwidth) + x; boxes half a
+    character wide, close enough that no label can slip between them.
+    """
+    step = min(char, line) / 2
+    x, end = math.log10(x_lo), math.log10(ridge)
+    boxes = []
+    while x <= end:
+        boxes.append((x - step, x + step, math.log10(bandwidth) + x))
+        x += step
+    return boxes
 
 
 def _covers(left: float, right: float, height: float, boxes: Sequence[Box], line: float) -> bool:
