@@ -101,8 +101,31 @@ _WINOGRAD_MIN_FILTERS = 32
 _WINOGRAD_MIN_POINTS = 16 * 16 * numba_winograd.TILES  # 16 blocks of tiles of 4x4 outputs
 
 
-def _choose_conv_kernel(x_shape, w_shape, stride):
+# Winograd's transforms scale magnitudes by at most 36100 (B^T d B by 10 * 10, A^T M A by 19 * 19; G g G^T
+# shrinks them) and sum C channels: below this bound no intermediate overflows.
+_WINOGRAD_GROWTH = 36100
+
+
+def winograd_stays_finite(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> bool:
+    """True when x, w and b hold no NaN or inf and no step of F(4x4, 3x3) can overflow.
+
+    Winograd mixes all 36 inputs of a 6x6 tile into each of its 16 outputs,
+    so one NaN or inf, or one overflow, would spread to outputs whose 3x3
+    window never saw it. Where that could happen the direct kernels run
+    instead, which give NaN and inf exactly where PyTorch does. Three
+    reductions: cheap next to a convolution with at least 48 channels and
+    32 filters.
+    """
+    largest = [max(float(a.max()), -float(a.min())) for a in (x, w, b)]  # NaN if any is NaN
+    bound = _WINOGRAD_GROWTH * x.shape[1] * largest[0] * largest[1] + largest[2]
+    return bool(bound < np.finfo(x.dtype).max)  # False for NaN and inf
+
+
+def _choose_conv_kernel(x_shape, w_shape, stride, values_fit_winograd: bool = True):
     """Pick the convolution kernel for these shapes; all give the same values up to rounding (Winograd's is larger).
+
+    ``values_fit_winograd`` is :func:`winograd_stays_finite` of the data; the
+    shapes alone (as in the bench) assume it.
 
     ==================  ======================================  ==========================================
     kernel              runs when                               how
@@ -111,8 +134,8 @@ def _choose_conv_kernel(x_shape, w_shape, stride):
                         filter, N*H*W >= 65536                  output row per work item, the interior
                                                                 vectorized, the edge columns apart
     ``_conv_winograd``  stride 1, 3x3, 48-64 channels, at      Winograd F(4x4, 3x3) (Lavin & Gray 2016):
-                        least 32 filters, N*H*W >= 16384        4x fewer multiplications, error <= 1e-4
-                                                                of the largest output in float32
+                        least 32 filters, N*H*W >= 16384,       4x fewer multiplications, error <= 1e-4
+                        values finite and not too large         of the largest output in float32
     ``_conv_blocked``   other stride 1, 3x3, 8 or more          padded-width grid of the whole batch in
                         channels and filters, N*H*W >= 2048     chunks of a fixed length, 2 filters per
                                                                 pass with weights in registers
@@ -135,7 +158,8 @@ def _choose_conv_kernel(x_shape, w_shape, stride):
         return _conv_direct
     if c == 1 and f == 1 and n * h * w >= _FILTER_MIN_POINTS:
         return _conv_filter
-    if c in _WINOGRAD_CHANNELS and f >= _WINOGRAD_MIN_FILTERS and n * h * w >= _WINOGRAD_MIN_POINTS:
+    winograd_shape = c in _WINOGRAD_CHANNELS and f >= _WINOGRAD_MIN_FILTERS and n * h * w >= _WINOGRAD_MIN_POINTS
+    if winograd_shape and values_fit_winograd:
         return _conv_winograd
     if min(c, f) >= _BLOCKED_MIN_CHANNELS and n * h * w >= _BLOCKED_MIN_POINTS:
         return _conv_blocked
@@ -145,7 +169,8 @@ def _choose_conv_kernel(x_shape, w_shape, stride):
 def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
     """2-D cross-correlation; x (N, C, H, W), w (F, C, KH, KW), b (F,) -> (N, F, OH, OW).
 
-    The kernel is chosen by shape in :func:`_choose_conv_kernel`.
+    The kernel is chosen by shape in :func:`_choose_conv_kernel`, and by value
+    only where Winograd would be: NaN, inf and huge values take a direct kernel.
     """
     args = check_conv2d(x, w, b, stride, padding)
     dtype = args.dtype
@@ -154,6 +179,8 @@ def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
     bias = np.zeros(wc.shape[0], dtype) if args.b is None else np.ascontiguousarray(args.b, dtype=dtype)
     out = np.empty(args.out_shape, dtype)
     kernel = _choose_conv_kernel(xc.shape, wc.shape, args.stride)
+    if kernel is _conv_winograd and not winograd_stays_finite(xc, wc, bias):
+        kernel = _choose_conv_kernel(xc.shape, wc.shape, args.stride, values_fit_winograd=False)
     kernel(xc, wc, bias, args.stride, args.padding, out)
     return out
 
@@ -190,6 +217,7 @@ def _pool(x, kernel_size, stride, take_max) -> np.ndarray:
     x, (kh, kw), (sh, sw) = args.x, args.kernel_size, args.stride
     kernel = _choose_pool_kernel(x, args.kernel_size, args.stride, take_max)
     threads = use_threads(x.size)
+    divisor = x.dtype.type(kh * kw)  # a mean divides in the data's dtype, as PyTorch does
     if kernel in ("nhwc", "max_2x2_nhwc"):
         n, c, oh, ow = args.out_shape
         out = np.empty((n, oh, ow, c), x.dtype)
@@ -198,7 +226,7 @@ def _pool(x, kernel_size, stride, take_max) -> np.ndarray:
             max_2x2(x.transpose(0, 2, 3, 1), out)
         else:
             nhwc = numba_pool.pool2d_nhwc if threads else numba_pool.pool2d_nhwc_serial
-            nhwc(x.transpose(0, 2, 3, 1), kh, kw, sh, sw, take_max, out)
+            nhwc(x.transpose(0, 2, 3, 1), kh, kw, sh, sw, take_max, divisor, out)
         return out.transpose(0, 3, 1, 2)
     out = np.empty(args.out_shape, x.dtype)
     if kernel == "max_2x2_nchw":
@@ -206,7 +234,7 @@ def _pool(x, kernel_size, stride, take_max) -> np.ndarray:
         max_2x2(np.ascontiguousarray(x), out)
     else:
         nchw = numba_pool.pool2d_nchw if threads else numba_pool.pool2d_nchw_serial
-        nchw(np.ascontiguousarray(x), kh, kw, sh, sw, take_max, out)
+        nchw(np.ascontiguousarray(x), kh, kw, sh, sw, take_max, divisor, out)
     return out
 
 

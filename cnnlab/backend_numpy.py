@@ -39,7 +39,7 @@ def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], out
 
 def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
     """2-D cross-correlation by im2col + GEMM; x (N, C, H, W), w (F, C, KH, KW) -> (N, F, OH, OW)."""
-    args = check_conv2d(x, w, b, stride, padding)
+    args = check_conv2d(x, w, b, stride, padding, im2col=True)
     n, f, oh, ow = args.out_shape
     xp = pad2d(args.x.astype(args.dtype, copy=False), args.padding)
     cols = im2col(xp, args.w.shape[2:], args.stride, (oh, ow))

@@ -41,12 +41,11 @@ def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
                     for c in range(channels):
                         for di in range(kh):
                             r = i * sh + di - ph
-                            if not 0 <= r < height:
-                                continue  # this tap reads zero padding
                             for dj in range(kw):
                                 col = j * sw + dj - pw
-                                if 0 <= col < width:
-                                    acc += xs[n][c][r][col] * ws[f][c][di][dj]
+                                inside = 0 <= r < height and 0 <= col < width
+                                # A tap on the padding adds 0 * w: NaN if w is inf or NaN, as in PyTorch.
+                                acc += (xs[n][c][r][col] if inside else 0.0) * ws[f][c][di][dj]
                     row.append(acc)
                 rows.append(row)
             maps.append(rows)
@@ -55,6 +54,7 @@ def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
 
 
 def _pool2d(x, kernel_size, stride, reduce) -> np.ndarray:
+    """Apply ``reduce(window, dtype)`` to each window, a list of Python floats in row-major order."""
     args = check_pool2d(x, kernel_size, stride)
     (kh, kw), (sh, sw) = args.kernel_size, args.stride
     n_batch, channels, out_h, out_w = args.out_shape
@@ -63,7 +63,7 @@ def _pool2d(x, kernel_size, stride, reduce) -> np.ndarray:
         [
             [
                 [
-                    reduce([xs[n][c][i * sh + di][j * sw + dj] for di in range(kh) for dj in range(kw)])
+                    reduce([xs[n][c][i * sh + di][j * sw + dj] for di in range(kh) for dj in range(kw)], args.x.dtype)
                     for j in range(out_w)
                 ]
                 for i in range(out_h)
@@ -75,14 +75,41 @@ def _pool2d(x, kernel_size, stride, reduce) -> np.ndarray:
     return np.array(out, dtype=args.x.dtype).reshape(args.out_shape)
 
 
+def _max(window: list, dtype: np.dtype) -> float:
+    """PyTorch's maximum: in order, a value replaces the running maximum when greater or NaN.
+
+    So a window that holds a NaN has maximum NaN; builtin ``max`` would keep
+    a number over a NaN that comes after it.
+    """
+    best = window[0]
+    for value in window:
+        if value > best or value != value:
+            best = value
+    return best
+
+
 def max_pool2d(x, kernel_size, stride=None) -> np.ndarray:
     """Maximum over each kernel_size window; x (N, C, H, W), floor mode, no padding."""
-    return _pool2d(x, kernel_size, stride, max)
+    return _pool2d(x, kernel_size, stride, _max)
 
 
 def avg_pool2d(x, kernel_size, stride=None) -> np.ndarray:
-    """Mean over each kernel_size window; x (N, C, H, W), floor mode, no padding."""
-    return _pool2d(x, kernel_size, stride, lambda window: sum(window) / len(window))
+    """Mean over each kernel_size window; x (N, C, H, W), floor mode, no padding.
+
+    The sum runs in x's dtype, in window order, then is divided, as in
+    PyTorch: float32 values near 3e38 overflow to inf here as on every backend.
+    """
+    with np.errstate(over="ignore"):  # an overflow is inf, as in PyTorch; no warning
+        return _pool2d(x, kernel_size, stride, _mean)
+
+
+def _mean(window: list, dtype: np.dtype) -> float:
+    """Sum in ``dtype`` (numpy scalars round each float32 sum, Python floats are float64), then divide."""
+    real = dtype.type if dtype == np.float32 else float
+    total = real(0)
+    for value in window:
+        total = total + real(value)
+    return total / real(len(window))
 
 
 def relu(x) -> np.ndarray:

@@ -7,7 +7,9 @@ backends may read but must not write.
 """
 from __future__ import annotations
 
+import functools
 import numbers
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -16,6 +18,39 @@ Pair = tuple[int, int]
 
 # Builtin dtypes are singletons, so ``a.dtype is FLOAT32`` is a quick exact test.
 FLOAT32, FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
+INT64_MAX = 2**63 - 1
+"""Largest stride, padding or kernel size: the compiled kernels index with int64."""
+
+
+@functools.cache
+def memory_bytes() -> int:
+    """This machine's physical memory in bytes: no array larger than this can be held.
+
+    Where the operating system does not say, 2**47 bytes (128 TiB, the user
+    address space of x86-64 Linux) stands in.
+    """
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 2**47
+
+
+def check_fits_in_memory(what: str, shape: tuple[int, ...], dtype: np.dtype, cause: str) -> None:
+    """Raise ValueError if an array of ``shape`` and ``dtype`` could not be held in memory.
+
+    Sizes are Python ints, so the product is exact however large the
+    arguments are. ``cause`` names the arguments that make the array so large.
+    """
+    elements = 1
+    for side in shape:
+        elements *= side
+    if elements * np.dtype(dtype).itemsize > memory_bytes():
+        raise ValueError(
+            f"{cause} would make {what} of shape {tuple(shape)}, {elements:.3g} elements of "
+            f"{np.dtype(dtype).itemsize} bytes: more than this machine's memory "
+            f"({memory_bytes() / 2**30:.3g} GiB) could hold"
+        )
 
 
 def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
@@ -58,12 +93,12 @@ def _as_float(name: str, a) -> np.ndarray:
 
 
 def as_pair(name: str, value, minimum: int) -> Pair:
-    """Turn an int or an (h, w) pair into a checked pair of ints >= minimum."""
+    """Turn an int or an (h, w) pair into a checked pair of ints in [minimum, 2**63 - 1]."""
     # Quick paths for what layers pass on every call (plain ints, pairs of plain ints); bool is not int here.
-    if type(value) is int and value >= minimum:
+    if type(value) is int and minimum <= value <= INT64_MAX:
         return value, value
     if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
-        if value[0] >= minimum and value[1] >= minimum:
+        if minimum <= value[0] <= INT64_MAX and minimum <= value[1] <= INT64_MAX:
             return value
     items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(items) != 2 or not all(
@@ -72,6 +107,8 @@ def as_pair(name: str, value, minimum: int) -> Pair:
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
     if min(items) < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    if max(items) > INT64_MAX:
+        raise ValueError(f"{name} must fit in int64 (at most 2**63 - 1), got {value!r}")
     return int(items[0]), int(items[1])
 
 
@@ -93,14 +130,21 @@ class Conv2dArgs(NamedTuple):
     dtype: np.dtype
 
 
-def check_conv2d(x, w, b=None, stride=1, padding=0) -> Conv2dArgs:
-    """Check ``conv2d`` arguments; x (N, C, H, W), w (F, C, KH, KW), b (F,)."""
+def check_conv2d(x, w, b=None, stride=1, padding=0, im2col: bool = False) -> Conv2dArgs:
+    """Check ``conv2d`` arguments; x (N, C, H, W), w (F, C, KH, KW), b (F,).
+
+    Besides shapes, every size the convolution will allocate must fit in
+    memory: the padded copy of x that most kernels make, the output, and,
+    with ``im2col=True`` (the backends that build it), the im2col matrix of
+    ``C*KH*KW`` rows by ``N*OH*OW`` columns. A huge padding or a huge number
+    of filters is then a ValueError here, before any loop or allocation.
+    """
+    stride = as_pair("stride", stride, minimum=1)
+    padding = as_pair("padding", padding, minimum=0)
     x = as_float_array("x", x, ndim=4)
     w = as_float_array("w", w, ndim=4)
     if b is not None:
         b = as_float_array("b", b, ndim=1)
-    stride = as_pair("stride", stride, minimum=1)
-    padding = as_pair("padding", padding, minimum=0)
     n, c, h, wd = x.shape
     f, wc, kh, kw = w.shape
     if wc != c:
@@ -110,14 +154,21 @@ def check_conv2d(x, w, b=None, stride=1, padding=0) -> Conv2dArgs:
         )
     if b is not None and b.shape[0] != f:
         raise ValueError(f"b must have length {f} (one per filter in w {w.shape}), got shape {b.shape}")
+    dtype = result_dtype(x, w, b)
     hp, wp = h + 2 * padding[0], wd + 2 * padding[1]
+    if padding != (0, 0):
+        check_fits_in_memory("a padded input", (n, c, hp, wp), dtype, f"padding {padding}")
     if kh > hp or kw > wp:
         raise ValueError(
             f"kernel {kh}x{kw} is larger than the padded input {hp}x{wp} "
             f"(x shape {x.shape}, padding {padding})"
         )
     out_shape = (n, f, output_size(h, kh, stride[0], padding[0]), output_size(wd, kw, stride[1], padding[1]))
-    return Conv2dArgs(x, w, b, stride, padding, out_shape, result_dtype(x, w, b))
+    cause = f"x {x.shape}, w {w.shape}, stride {stride} and padding {padding}"
+    check_fits_in_memory("an output", out_shape, dtype, cause)
+    if im2col:
+        check_fits_in_memory("an im2col matrix", (c * kh * kw, n * out_shape[2] * out_shape[3]), dtype, cause)
+    return Conv2dArgs(x, w, b, stride, padding, out_shape, dtype)
 
 
 class Pool2dArgs(NamedTuple):
@@ -128,10 +179,14 @@ class Pool2dArgs(NamedTuple):
 
 
 def check_pool2d(x, kernel_size, stride=None) -> Pool2dArgs:
-    """Check pooling arguments; x (N, C, H, W), stride defaults to kernel_size."""
-    x = as_float_array("x", x, ndim=4)
+    """Check pooling arguments; x (N, C, H, W), stride defaults to kernel_size.
+
+    Pooling pads nothing and its output is never larger than x, so sizes
+    need no check beyond int64 for the window and stride.
+    """
     kernel_size = as_pair("kernel_size", kernel_size, minimum=1)
     stride = kernel_size if stride is None else as_pair("stride", stride, minimum=1)
+    x = as_float_array("x", x, ndim=4)
     n, c, h, w = x.shape
     if kernel_size[0] > h or kernel_size[1] > w:
         raise ValueError(f"pooling window {kernel_size} is larger than the input {h}x{w} (x shape {x.shape})")
@@ -156,7 +211,9 @@ def check_linear(x, w, b=None) -> LinearArgs:
         raise ValueError(f"x has {x.shape[1]} features (shape {x.shape}) but w expects {w.shape[1]} (shape {w.shape})")
     if b is not None and b.shape[0] != w.shape[0]:
         raise ValueError(f"b must have length {w.shape[0]} (one per output of w {w.shape}), got shape {b.shape}")
-    return LinearArgs(x, w, b, result_dtype(x, w, b))
+    dtype = result_dtype(x, w, b)
+    check_fits_in_memory("an output", (x.shape[0], w.shape[0]), dtype, f"x {x.shape} and w {w.shape}")
+    return LinearArgs(x, w, b, dtype)
 
 
 def check_elementwise(x) -> np.ndarray:
@@ -172,3 +229,99 @@ def check_softmax(x, axis: int) -> tuple[np.ndarray, int]:
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"axis {axis} is out of range for x with shape {x.shape}")
     return x, int(axis) % x.ndim
+
+
+# ---------------------------------------------------------------------------
+# The backward operators: the forward checks, then dy against the forward output shape.
+
+
+def check_gradient_shape(dy, expected: tuple[int, ...], operator: str, **inputs) -> np.ndarray:
+    """Check that ``dy`` has exactly the shape of the forward operator's output for these inputs."""
+    dy = as_float_array("dy", dy)
+    if dy.shape != tuple(expected):
+        described = ", ".join(f"{name} {value}" for name, value in inputs.items())
+        raise ValueError(
+            f"dy must have the {operator} output shape {tuple(expected)} for {described}, got shape {dy.shape}"
+        )
+    return dy
+
+
+class Conv2dBackwardArgs(NamedTuple):
+    dy: np.ndarray
+    x: np.ndarray
+    w: np.ndarray
+    stride: Pair
+    padding: Pair
+    dtype: np.dtype
+
+
+def check_conv2d_backward(dy, x, w, stride=1, padding=0, im2col: bool = False) -> Conv2dBackwardArgs:
+    """Check ``conv2d_backward`` arguments; dy must be (N, F, OH, OW), the forward output shape.
+
+    The sizes are the forward pass's (:func:`check_conv2d`): the gradient of
+    x is padded like x, and that of w as large as w.
+    """
+    fwd = check_conv2d(x, w, None, stride, padding, im2col)
+    dy = check_gradient_shape(
+        dy, fwd.out_shape, "conv2d", x=fwd.x.shape, w=fwd.w.shape, stride=fwd.stride, padding=fwd.padding
+    )
+    return Conv2dBackwardArgs(dy, fwd.x, fwd.w, fwd.stride, fwd.padding, result_dtype(dy, fwd.x, fwd.w))
+
+
+class Pool2dBackwardArgs(NamedTuple):
+    dy: np.ndarray
+    x: np.ndarray
+    kernel_size: Pair
+    stride: Pair
+    dtype: np.dtype
+
+
+def check_pool2d_backward(dy, x, kernel_size, stride=None) -> Pool2dBackwardArgs:
+    """Check pooling backward arguments; dy must be (N, C, OH, OW), the forward output shape."""
+    fwd = check_pool2d(x, kernel_size, stride)
+    dy = check_gradient_shape(
+        dy, fwd.out_shape, "pooling", x=fwd.x.shape, kernel_size=fwd.kernel_size, stride=fwd.stride
+    )
+    return Pool2dBackwardArgs(dy, fwd.x, fwd.kernel_size, fwd.stride, result_dtype(dy, fwd.x))
+
+
+def check_relu_backward(dy, x) -> tuple[np.ndarray, np.ndarray, np.dtype]:
+    """Check ``relu_backward`` arguments; dy must have the shape of x."""
+    x = check_elementwise(x)
+    dy = check_gradient_shape(dy, x.shape, "relu", x=x.shape)
+    return dy, x, result_dtype(dy, x)
+
+
+class LinearBackwardArgs(NamedTuple):
+    dy: np.ndarray
+    x: np.ndarray
+    w: np.ndarray
+    dtype: np.dtype
+
+
+def check_linear_backward(dy, x, w) -> LinearBackwardArgs:
+    """Check ``linear_backward`` arguments; dy must be (N, out)."""
+    fwd = check_linear(x, w)
+    out_shape = (fwd.x.shape[0], fwd.w.shape[0])
+    dy = check_gradient_shape(dy, out_shape, "linear", x=fwd.x.shape, w=fwd.w.shape)
+    return LinearBackwardArgs(dy, fwd.x, fwd.w, result_dtype(dy, fwd.x, fwd.w))
+
+
+def check_softmax_cross_entropy(logits, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Check logits (N, K) and integer labels (N,) with every label in [0, K)."""
+    logits = as_float_array("logits", logits, ndim=2)
+    n_rows, n_classes = logits.shape
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
+    if labels.shape != (n_rows,):
+        raise ValueError(
+            f"labels must have shape ({n_rows},), one per row of logits {logits.shape}, got shape {labels.shape}"
+        )
+    if labels.min() < 0 or labels.max() >= n_classes:
+        bad = labels[(labels < 0) | (labels >= n_classes)]
+        raise ValueError(
+            f"labels must be in [0, {n_classes}) for logits {logits.shape}, got {bad[:5].tolist()}"
+            + (f" and {bad.size - 5} more" if bad.size > 5 else "")
+        )
+    return logits, labels.astype(np.intp, copy=False)

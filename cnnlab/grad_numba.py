@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from .grad_numpy import (
+from .checks import (
     check_conv2d_backward,
     check_linear_backward,
     check_pool2d_backward,
@@ -332,21 +332,25 @@ def conv2d_backward(dy, x, w, stride=1, padding=0) -> tuple[np.ndarray, np.ndarr
 
 @njit(cache=True, inline="always")
 def _pool2d_backward_plane(image, grad, width, out_w, kh, kw, sh, sw, take_max, plane):
-    """dx of one flattened (H*W) plane: each window sends its dy to its first maximum, or shares it equally."""
+    """dx of one flattened (H*W) plane: each window sends its dy to its maximum, or shares it equally.
+
+    The maximum is PyTorch's: the first of equal maxima in row-major order,
+    but the last NaN, because a NaN replaces the running maximum (any value
+    does that is greater or NaN), and so does every later NaN.
+    """
     scale = 1.0 / (kh * kw)
     plane[:] = 0
     for i in range(grad.size // out_w):
         for j in range(out_w):
             corner = i * sh * width + j * sw  # the window's top-left element
             if take_max:
-                # Selects, not branches, which random data would mispredict; strictly greater keeps
-                # the first maximum in row-major order, the one the forward pass returns.
+                # Selects, not branches, which random data would mispredict.
                 best_at, best = corner, image[corner]
                 for di in range(kh):
                     for dj in range(kw):
                         at = corner + di * width + dj
                         value = image[at]  # loaded before the selects: a load inside one would make it a branch
-                        better = value > best
+                        better = (value > best) | (value != value)
                         best = value if better else best
                         best_at = at if better else best_at
                 plane[best_at] += grad[i * out_w + j]
@@ -376,11 +380,11 @@ def _max_2x2_backward_plane(image, grad, width, out_w, zero, plane):
         for j in range(out_w):
             at = 2 * i * width + 2 * j  # the window's top-left element; then right, below, below right
             a, b, c, d = image[at], image[at + 1], image[at + width], image[at + width + 1]
-            b_wins = b > a
+            b_wins = (b > a) | (b != b)  # a NaN wins, and a later NaN wins over it, as in PyTorch
             best = b if b_wins else a
-            c_wins = c > best
+            c_wins = (c > best) | (c != c)
             best = c if c_wins else best
-            d_wins = d > best
+            d_wins = (d > best) | (d != d)
             # The last to win keeps it; & and ~, not "and" and "not", which would branch.
             c_wins = c_wins & ~d_wins
             b_wins = b_wins & ~c_wins & ~d_wins
@@ -436,7 +440,7 @@ def _pool_backward(dy, x, kernel_size, stride, take_max: bool) -> np.ndarray:
 
 
 def max_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
-    """Gradient of ``max_pool2d``: each window's dy goes to its first maximum; x (N, C, H, W)."""
+    """Gradient of ``max_pool2d``: each window's dy goes to its first maximum (its last NaN); x (N, C, H, W)."""
     return _pool_backward(dy, x, kernel_size, stride, True)
 
 
@@ -452,11 +456,11 @@ def avg_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
 @njit(cache=True)
 def _relu_backward(dy, x, dx):
     for k in range(dx.size):
-        dx[k] = dy[k] if x[k] > 0 else 0
+        dx[k] = 0 if x[k] <= 0 else dy[k]  # NaN passes dy, as in PyTorch
 
 
 def relu_backward(dy, x) -> np.ndarray:
-    """Gradient of ``relu``: dy where x > 0, zero elsewhere (also at x == 0). Any shape."""
+    """Gradient of ``relu``: zero where x <= 0 (also at x == 0), dy elsewhere (also at NaN). Any shape."""
     dy, x, dtype = check_relu_backward(dy, x)
     dx = np.empty(x.shape, dtype)
     dy, x = (np.ascontiguousarray(a, dtype=dtype).reshape(-1) for a in (dy, x))

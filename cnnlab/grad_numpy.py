@@ -5,118 +5,23 @@ respect to an operator's output, plus that operator's inputs, and returns the
 gradients with respect to those inputs (backpropagation, Rumelhart et al.
 1986). Shapes, dtypes and bad-input rules are the forward operators' own:
 float32 in gives float32 out, inputs are never modified, and the
-``check_*_backward`` functions below validate everything before any
+``check_*_backward`` functions of :mod:`cnnlab.checks` validate everything before any
 arithmetic runs. The Numba twins in :mod:`cnnlab.grad_numba` call the same
 checks.
 """
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .checks import (
     Pair,
-    as_float_array,
-    check_conv2d,
-    check_elementwise,
-    check_linear,
-    check_pool2d,
-    result_dtype,
+    check_conv2d_backward,
+    check_linear_backward,
+    check_pool2d_backward,
+    check_relu_backward,
+    check_softmax_cross_entropy,
 )
-
-# ---------------------------------------------------------------------------
-# Argument checks, shared with grad_numba.
-
-
-def check_gradient_shape(dy, expected: tuple[int, ...], operator: str, **inputs) -> np.ndarray:
-    """Check that ``dy`` has exactly the shape of the forward operator's output for these inputs."""
-    dy = as_float_array("dy", dy)
-    if dy.shape != tuple(expected):
-        described = ", ".join(f"{name} {value}" for name, value in inputs.items())
-        raise ValueError(
-            f"dy must have the {operator} output shape {tuple(expected)} for {described}, got shape {dy.shape}"
-        )
-    return dy
-
-
-class Conv2dBackwardArgs(NamedTuple):
-    dy: np.ndarray
-    x: np.ndarray
-    w: np.ndarray
-    stride: Pair
-    padding: Pair
-    dtype: np.dtype
-
-
-def check_conv2d_backward(dy, x, w, stride=1, padding=0) -> Conv2dBackwardArgs:
-    """Check ``conv2d_backward`` arguments; dy must be (N, F, OH, OW), the forward output shape."""
-    fwd = check_conv2d(x, w, None, stride, padding)
-    dy = check_gradient_shape(
-        dy, fwd.out_shape, "conv2d", x=fwd.x.shape, w=fwd.w.shape, stride=fwd.stride, padding=fwd.padding
-    )
-    return Conv2dBackwardArgs(dy, fwd.x, fwd.w, fwd.stride, fwd.padding, result_dtype(dy, fwd.x, fwd.w))
-
-
-class Pool2dBackwardArgs(NamedTuple):
-    dy: np.ndarray
-    x: np.ndarray
-    kernel_size: Pair
-    stride: Pair
-    dtype: np.dtype
-
-
-def check_pool2d_backward(dy, x, kernel_size, stride=None) -> Pool2dBackwardArgs:
-    """Check pooling backward arguments; dy must be (N, C, OH, OW), the forward output shape."""
-    fwd = check_pool2d(x, kernel_size, stride)
-    dy = check_gradient_shape(
-        dy, fwd.out_shape, "pooling", x=fwd.x.shape, kernel_size=fwd.kernel_size, stride=fwd.stride
-    )
-    return Pool2dBackwardArgs(dy, fwd.x, fwd.kernel_size, fwd.stride, result_dtype(dy, fwd.x))
-
-
-def check_relu_backward(dy, x) -> tuple[np.ndarray, np.ndarray, np.dtype]:
-    """Check ``relu_backward`` arguments; dy must have the shape of x."""
-    x = check_elementwise(x)
-    dy = check_gradient_shape(dy, x.shape, "relu", x=x.shape)
-    return dy, x, result_dtype(dy, x)
-
-
-class LinearBackwardArgs(NamedTuple):
-    dy: np.ndarray
-    x: np.ndarray
-    w: np.ndarray
-    dtype: np.dtype
-
-
-def check_linear_backward(dy, x, w) -> LinearBackwardArgs:
-    """Check ``linear_backward`` arguments; dy must be (N, out)."""
-    fwd = check_linear(x, w)
-    out_shape = (fwd.x.shape[0], fwd.w.shape[0])
-    dy = check_gradient_shape(dy, out_shape, "linear", x=fwd.x.shape, w=fwd.w.shape)
-    return LinearBackwardArgs(dy, fwd.x, fwd.w, result_dtype(dy, fwd.x, fwd.w))
-
-
-def check_softmax_cross_entropy(logits, labels) -> tuple[np.ndarray, np.ndarray]:
-    """Check logits (N, K) and integer labels (N,) with every label in [0, K)."""
-    logits = as_float_array("logits", logits, ndim=2)
-    n_rows, n_classes = logits.shape
-    labels = np.asarray(labels)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
-    if labels.shape != (n_rows,):
-        raise ValueError(
-            f"labels must have shape ({n_rows},), one per row of logits {logits.shape}, got shape {labels.shape}"
-        )
-    if labels.min() < 0 or labels.max() >= n_classes:
-        bad = labels[(labels < 0) | (labels >= n_classes)]
-        raise ValueError(
-            f"labels must be in [0, {n_classes}) for logits {logits.shape}, got {bad[:5].tolist()}"
-            + (f" and {bad.size - 5} more" if bad.size > 5 else "")
-        )
-    return logits, labels.astype(np.intp, copy=False)
-
 
 # ---------------------------------------------------------------------------
 # The operators.
@@ -160,7 +65,7 @@ def conv2d_backward(dy, x, w, stride=1, padding=0) -> tuple[np.ndarray, np.ndarr
 
     ``db`` is dy summed over the batch and both spatial axes.
     """
-    args = check_conv2d_backward(dy, x, w, stride, padding)
+    args = check_conv2d_backward(dy, x, w, stride, padding, im2col=True)
     dtype = args.dtype
     dy, x, w = (a.astype(dtype, copy=False) for a in (args.dy, args.x, args.w))
     (sh, sw), (ph, pw) = args.stride, args.padding
@@ -184,19 +89,23 @@ def conv2d_backward(dy, x, w, stride=1, padding=0) -> tuple[np.ndarray, np.ndarr
 def max_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
     """Gradient of ``max_pool2d`` with respect to x (N, C, H, W); dy is (N, C, OH, OW).
 
-    Each window passes its gradient to the element the forward pass picked:
-    the first maximum in row-major window order. Overlapping windows add up.
+    Each window passes its gradient to the element the forward pass picked,
+    by PyTorch's rule: walking the window in row-major order, an element
+    replaces the running maximum when it is greater or NaN. That is the
+    first of equal maxima, or the last NaN. Overlapping windows add up.
     """
     args = check_pool2d_backward(dy, x, kernel_size, stride)
     dy = args.dy.astype(args.dtype, copy=False)
-    x_taps = list(window_taps(args.x, args.kernel_size, args.stride, dy.shape[2:]))
-    top = np.maximum.reduce(x_taps)  # the forward output
+    x_taps = window_taps(args.x, args.kernel_size, args.stride, dy.shape[2:])
+    best = next(x_taps).copy()
+    best_tap = np.zeros(dy.shape, np.intp)  # which tap of each window holds its maximum
+    for k, x_tap in enumerate(x_taps, start=1):
+        wins = (x_tap > best) | np.isnan(x_tap)
+        best[wins] = x_tap[wins]
+        best_tap[wins] = k
     dx = np.zeros(args.x.shape, args.dtype)
-    unclaimed = np.ones(dy.shape, bool)  # windows whose maximum is not found yet
-    for x_tap, dx_tap in zip(x_taps, window_taps(dx, args.kernel_size, args.stride, dy.shape[2:])):
-        first = unclaimed & (x_tap == top)
-        dx_tap += np.where(first, dy, 0)
-        unclaimed &= ~first
+    for k, dx_tap in enumerate(window_taps(dx, args.kernel_size, args.stride, dy.shape[2:])):
+        dx_tap += np.where(best_tap == k, dy, 0)
     return dx
 
 
@@ -214,9 +123,9 @@ def avg_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
 
 
 def relu_backward(dy, x) -> np.ndarray:
-    """Gradient of ``relu``: dy where x > 0, zero elsewhere (also at x == 0). Any shape."""
+    """Gradient of ``relu``: zero where x <= 0 (also at x == 0), dy elsewhere (also at NaN). Any shape."""
     dy, x, dtype = check_relu_backward(dy, x)
-    return np.where(x > 0, dy, 0).astype(dtype, copy=False)
+    return np.where(x <= 0, 0, dy).astype(dtype, copy=False)
 
 
 def linear_backward(dy, x, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

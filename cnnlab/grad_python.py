@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .grad_numpy import (
+from .checks import (
     check_conv2d_backward,
     check_linear_backward,
     check_pool2d_backward,
@@ -36,7 +36,8 @@ def conv2d_backward(dy, x, w, stride=1, padding=0) -> tuple[np.ndarray, np.ndarr
     The loops of the forward pass: output (n, f, i, j) read input
     (n, c, i*sh + di - ph, j*sw + dj - pw) times w[f, c, di, dj], so its
     gradient g adds g * x into dw and g * w into dx at the same places.
-    Taps on the zero padding read no input and send no gradient.
+    Taps on the zero padding add g * 0 into dw (NaN if g is inf or NaN, as
+    in PyTorch) and send nothing to dx, which has no padding.
     """
     args = check_conv2d_backward(dy, x, w, stride, padding)
     (sh, sw), (ph, pw) = args.stride, args.padding
@@ -55,15 +56,27 @@ def conv2d_backward(dy, x, w, stride=1, padding=0) -> tuple[np.ndarray, np.ndarr
                     for c in range(channels):
                         for di in range(kh):
                             r = i * sh + di - ph
-                            if not 0 <= r < height:
-                                continue
                             for dj in range(kw):
                                 col = j * sw + dj - pw
-                                if 0 <= col < width:
+                                if 0 <= r < height and 0 <= col < width:
                                     dw[f][c][di][dj] += g * xs[n][c][r][col]
                                     dx[n][c][r][col] += g * ws[f][c][di][dj]
+                                else:  # the tap read a padding zero: g * 0, NaN if g is
+                                    dw[f][c][di][dj] += g * 0.0
     dtype = args.dtype
     return np.array(dx, dtype).reshape(args.x.shape), np.array(dw, dtype).reshape(args.w.shape), np.array(db, dtype)
+
+
+def _argmax(window: list, image: list) -> tuple[int, int]:
+    """PyTorch's maximum of a window of (row, column) places: in order, a value replaces the
+    running maximum when it is greater or NaN, so the first of equal maxima, or the last NaN."""
+    best_at = window[0]
+    best = image[best_at[0]][best_at[1]]
+    for r, col in window:
+        value = image[r][col]
+        if value > best or value != value:
+            best, best_at = value, (r, col)
+    return best_at
 
 
 def _pool2d_backward(dy, x, kernel_size, stride, take_max: bool) -> np.ndarray:
@@ -81,8 +94,7 @@ def _pool2d_backward(dy, x, kernel_size, stride, take_max: bool) -> np.ndarray:
                     g = dys[n][c][i][j]
                     window = [(i * sh + di, j * sw + dj) for di in range(kh) for dj in range(kw)]
                     if take_max:
-                        # max() keeps the first of equal maxima in row-major order, as the forward pass does
-                        r, col = max(window, key=lambda at: image[at[0]][at[1]])
+                        r, col = _argmax(window, image)
                         grad[r][col] += g
                     else:
                         for r, col in window:
@@ -91,7 +103,7 @@ def _pool2d_backward(dy, x, kernel_size, stride, take_max: bool) -> np.ndarray:
 
 
 def max_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
-    """Gradient of ``max_pool2d``: each window's dy goes to its first maximum; x (N, C, H, W)."""
+    """Gradient of ``max_pool2d``: each window's dy goes to its first maximum (its last NaN); x (N, C, H, W)."""
     return _pool2d_backward(dy, x, kernel_size, stride, True)
 
 
@@ -101,9 +113,9 @@ def avg_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
 
 
 def relu_backward(dy, x) -> np.ndarray:
-    """Gradient of ``relu``: dy where x > 0, zero elsewhere (also at x == 0). Any shape."""
+    """Gradient of ``relu``: zero where x <= 0 (also at x == 0), dy elsewhere (also at NaN). Any shape."""
     dy, x, dtype = check_relu_backward(dy, x)
-    flat = [g if v > 0.0 else 0.0 for g, v in zip(dy.ravel().tolist(), x.ravel().tolist())]
+    flat = [0.0 if v <= 0.0 else g for g, v in zip(dy.ravel().tolist(), x.ravel().tolist())]
     return np.array(flat, dtype).reshape(x.shape)
 
 

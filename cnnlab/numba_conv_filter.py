@@ -12,7 +12,8 @@ three shifts, straight into ``out``:
   ``j`` from 0, so Numba proves every index non-negative and LLVM vectorizes
   the loop (indexing the rows rather than 9 shifted views also keeps LLVM's
   run-time overlap checks few). The columns that reach into the padding are
-  summed by a scalar loop that skips the missing taps.
+  summed by a scalar loop that reads zeros there. (Padding taps add
+  ``w * 0``, so an inf or NaN weight makes NaN there, as in PyTorch.)
 * **One pass per row when it can.** Rows whose three input rows all exist
   add the 9 taps in a single pass over the row; the first and last rows,
   where the padding removes an input row, take one pass per input row.
@@ -28,16 +29,19 @@ from numba import njit, prange
 
 @njit(cache=True, inline="always")
 def _edge_column(x_c, w_fc, i, j, ph, pw, row):
-    """row[j] += the taps of output (i, j) that fall inside x; for the columns whose window leaves x."""
+    """row[j] += the 9 taps of output (i, j), for the columns whose window leaves x.
+
+    A tap on the padding adds ``w * 0``: nothing for a finite weight, NaN for
+    an inf or NaN one, as in PyTorch, which multiplies the zeros it pads with.
+    """
     height, width = x_c.shape
     acc = row[j]
     for di in range(3):
         si = i + di - ph
-        if 0 <= si < height:
-            for dj in range(3):
-                sj = j + dj - pw
-                if 0 <= sj < width:
-                    acc += w_fc[di, dj] * x_c[si, sj]
+        for dj in range(3):
+            sj = j + dj - pw
+            value = x_c[si, sj] if 0 <= si < height and 0 <= sj < width else 0
+            acc += w_fc[di, dj] * value
     row[j] = acc
 
 
@@ -65,11 +69,18 @@ def _output_row(x, w, b, ph, pw, item, out):
         else:  # an input row is missing (padding): one pass per existing row
             for di in range(3):
                 si = i + di - ph
+                t0, t1, t2 = w_fc[di, 0], w_fc[di, 1], w_fc[di, 2]
                 if 0 <= si < height:
                     src = x_c[si]
-                    t0, t1, t2 = w_fc[di, 0], w_fc[di, 1], w_fc[di, 2]
                     for j in range(n_interior):
                         interior[j] += t0 * src[j] + t1 * src[j + 1] + t2 * src[j + 2]
+                else:
+                    # The row is padding: its taps add w * 0, which is NaN only for a weight that is not
+                    # finite. Adding it then keeps PyTorch's result at the cost of a pass only in that case.
+                    padding_taps = t0 * 0 + t1 * 0 + t2 * 0
+                    if padding_taps != 0:
+                        for j in range(n_interior):
+                            interior[j] += padding_taps
         # Columns 0 ... pw - 1 and width - 2 + pw ... OW - 1 reach into the padding.
         for j in range(min(pw, row.shape[0])):
             _edge_column(x_c, w_fc, i, j, ph, pw, row)

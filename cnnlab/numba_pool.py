@@ -21,6 +21,11 @@ loop walks memory contiguously.
 Each kernel comes as a pair: the plain name spreads its rows or planes over
 all threads with ``prange``; the ``_serial`` twin runs the same loop body in
 one thread, for small inputs where starting threads costs more than it saves.
+
+NaN and inf follow PyTorch: a window's maximum is NaN when the window holds a
+NaN (:func:`nan_max`), and a mean is summed in the data's dtype, in window
+order, then divided by ``divisor`` (KH * KW in that dtype), so float32 values
+near 3e38 overflow to inf exactly as they do in PyTorch and the other backends.
 """
 from __future__ import annotations
 
@@ -29,10 +34,19 @@ from numba import njit, prange
 
 
 @njit(cache=True, inline="always")
-def _nhwc_row(x, kh, kw, sh, sw, take_max, ni, out):
+def nan_max(best, value):
+    """PyTorch's running maximum: value replaces best when greater or NaN, so a NaN sticks.
+
+    ``|``, not ``or``: no branch, so the loops that call it still vectorize.
+    Builtin ``max`` is not NaN-aware: max(1.0, nan) is 1.0.
+    """
+    return value if (value > best) | (value != value) else best
+
+
+@njit(cache=True, inline="always")
+def _nhwc_row(x, kh, kw, sh, sw, take_max, divisor, ni, out):
     """Output row ni = n * OH + i of x (N, H, W, C) pooled into out (N, OH, OW, C)."""
     out_h, out_w, channels = out.shape[1], out.shape[2], out.shape[3]
-    scale = 1.0 / (kh * kw)
     n, i = ni // out_h, ni % out_h
     for j in range(out_w):
         acc = out[n, i, j]
@@ -43,24 +57,24 @@ def _nhwc_row(x, kh, kw, sh, sw, take_max, ni, out):
                     continue
                 src = x[n, i * sh + di, j * sw + dj]
                 for c in range(channels):
-                    acc[c] = max(acc[c], src[c]) if take_max else acc[c] + src[c]
+                    acc[c] = nan_max(acc[c], src[c]) if take_max else acc[c] + src[c]
         if not take_max:
             for c in range(channels):
-                acc[c] *= scale
+                acc[c] /= divisor
 
 
 @njit(parallel=True, cache=True)
-def pool2d_nhwc(x, kh, kw, sh, sw, take_max, out):
+def pool2d_nhwc(x, kh, kw, sh, sw, take_max, divisor, out):
     """Max or mean pooling of x (N, H, W, C) into out (N, OH, OW, C)."""
     for ni in prange(out.shape[0] * out.shape[1]):
-        _nhwc_row(x, kh, kw, sh, sw, take_max, ni, out)
+        _nhwc_row(x, kh, kw, sh, sw, take_max, divisor, ni, out)
 
 
 @njit(cache=True)
-def pool2d_nhwc_serial(x, kh, kw, sh, sw, take_max, out):
+def pool2d_nhwc_serial(x, kh, kw, sh, sw, take_max, divisor, out):
     """:func:`pool2d_nhwc` in one thread."""
     for ni in range(out.shape[0] * out.shape[1]):
-        _nhwc_row(x, kh, kw, sh, sw, take_max, ni, out)
+        _nhwc_row(x, kh, kw, sh, sw, take_max, divisor, ni, out)
 
 
 @njit(cache=True, inline="always")
@@ -72,7 +86,7 @@ def _max_2x2_nhwc_row(x, ni, out):
     for j in range(out_w):
         a, b, c, d, pixel = top[2 * j], top[2 * j + 1], bottom[2 * j], bottom[2 * j + 1], dst[j]
         for k in range(channels):
-            pixel[k] = max(max(a[k], b[k]), max(c[k], d[k]))
+            pixel[k] = nan_max(nan_max(nan_max(a[k], b[k]), c[k]), d[k])
 
 
 @njit(parallel=True, cache=True)
@@ -103,9 +117,9 @@ def _max_2x2_plane(image, plane, pair_max):
     for i in range(out_h):
         top, bottom, dst = image[2 * i], image[2 * i + 1], plane[i]
         for j in range(2 * out_w):
-            pair_max[j] = max(top[j], bottom[j])
+            pair_max[j] = nan_max(top[j], bottom[j])
         for j in range(out_w):
-            dst[j] = max(pair_max[2 * j], pair_max[2 * j + 1])
+            dst[j] = nan_max(pair_max[2 * j], pair_max[2 * j + 1])
 
 
 @njit(parallel=True, cache=True)
@@ -127,37 +141,32 @@ def max_pool2d_2x2_nchw_serial(x, out):
 
 
 @njit(cache=True, inline="always")
-def _nchw_plane(image, kh, kw, sh, sw, take_max, plane):
+def _nchw_plane(image, kh, kw, sh, sw, take_max, divisor, plane):
     """plane (OH, OW) <- max or mean over the windows of image (H, W)."""
     out_h, out_w = plane.shape
-    scale = 1.0 / (kh * kw)
     for i in range(out_h):
         for j in range(out_w):
-            acc = image[i * sh, j * sw]
-            if take_max:
-                for di in range(kh):
-                    for dj in range(kw):
-                        acc = max(acc, image[i * sh + di, j * sw + dj])
-            else:
-                acc = 0.0
-                for di in range(kh):
-                    for dj in range(kw):
+            acc = image[i * sh, j * sw]  # the window's first element: a sum in the data's dtype
+            for di in range(kh):
+                for dj in range(kw):
+                    if take_max:
+                        acc = nan_max(acc, image[i * sh + di, j * sw + dj])
+                    elif di > 0 or dj > 0:
                         acc += image[i * sh + di, j * sw + dj]
-                acc *= scale
-            plane[i, j] = acc
+            plane[i, j] = acc if take_max else acc / divisor
 
 
 @njit(parallel=True, cache=True)
-def pool2d_nchw(x, kh, kw, sh, sw, take_max, out):
+def pool2d_nchw(x, kh, kw, sh, sw, take_max, divisor, out):
     """Max or mean pooling of x (N, C, H, W) into out (N, C, OH, OW), any window and stride."""
     images, planes = _planes(x), _planes(out)
     for p in prange(planes.shape[0]):
-        _nchw_plane(images[p], kh, kw, sh, sw, take_max, planes[p])
+        _nchw_plane(images[p], kh, kw, sh, sw, take_max, divisor, planes[p])
 
 
 @njit(cache=True)
-def pool2d_nchw_serial(x, kh, kw, sh, sw, take_max, out):
+def pool2d_nchw_serial(x, kh, kw, sh, sw, take_max, divisor, out):
     """:func:`pool2d_nchw` in one thread."""
     images, planes = _planes(x), _planes(out)
     for p in range(planes.shape[0]):
-        _nchw_plane(images[p], kh, kw, sh, sw, take_max, planes[p])
+        _nchw_plane(images[p], kh, kw, sh, sw, take_max, divisor, planes[p])
