@@ -222,8 +222,15 @@ def roofline_chart(
         if place is None:
             continue
         side, y = place
-        ax.annotate(p["label"], (p["intensity"], y), xytext=(7 if side == "right" else -7, 0),
-                    textcoords="offset points", ha="left" if side == "right" else "right", va="center", fontsize=8)
+        moved = not math.isclose(y, p["gflops"], rel_tol=1e-9)
+        ax.annotate(
+            p["label"], (p["intensity"], p["gflops"]),
+            xytext=(10 ** (math.log10(p["intensity"]) + (char if side == "right" else -char)), y),
+            textcoords="data", ha="left" if side == "right" else "right", va="center", fontsize=8,
+            # a label that had to move away from its point's height points back at it
+            arrowprops=dict(arrowstyle="-", color="0.55", linewidth=0.6, shrinkA=1, shrinkB=4)
+            if moved else None,
+        )
     for name in series:
         if name is not None:
             ax.plot([], [], "o", color=colors[name], label=name)
