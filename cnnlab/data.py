@@ -7,11 +7,14 @@ input and vertical-edge kernel used to explain convolution by hand, and
 """
 from __future__ import annotations
 
+import numbers
 import operator
 
 import matplotlib.cbook
 import matplotlib.image
 import numpy as np
+
+from .checks import check_fits_in_memory
 
 # ITU-R BT.601 luma weights: how bright each of red, green and blue looks.
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
@@ -36,9 +39,13 @@ def sample_image(size: int = 128) -> np.ndarray:
     The photograph bundled with matplotlib is converted to gray, center-cropped
     to a square and resized by averaging blocks of pixels.
     """
+    if not isinstance(size, numbers.Integral) or isinstance(size, bool):
+        raise TypeError(f"size must be an int, got {size!r}")
     size = operator.index(size)
     if size < 1:
         raise ValueError(f"size must be a positive int, got {size!r}")
+    # Resizing makes float64 arrays of (size, side) and (size, size) pixels.
+    check_fits_in_memory("an image", (size, size), np.float64, f"size {size}")
     path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
     rgb = matplotlib.image.imread(path)[..., :3].astype(np.float64) / 255.0
     gray = rgb @ LUMA_WEIGHTS

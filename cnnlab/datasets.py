@@ -11,10 +11,13 @@ size: lines, circles and squares, for experiments with bigger images.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+
+from .checks import check_fits_in_memory
 
 # Pixels in scikit-learn's copy are counts of set pixels in 4x4 blocks of a 32x32 bitmap: 0 to 16.
 MAX_PIXEL = 16.0
@@ -75,6 +78,10 @@ def _split(test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return x_train, y_train, x_test, y_test
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 SHAPES = ("line", "circle", "square")
 """The classes of :func:`synthetic_shapes`, in label order: 0 line, 1 circle, 2 square."""
 
@@ -98,13 +105,20 @@ def synthetic_shapes(
     x : float32 (n, 1, image_size, image_size), values about 0 to 1
     y : int64 (n,), the index of the shape in :data:`SHAPES`
     """
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+    if not _is_int(n) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
-    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
+    if not _is_int(image_size) or image_size < 8:
         raise ValueError(f"image_size must be an int >= 8 (smaller shapes are not recognisable), got {image_size!r}")
-    if not noise >= 0:
-        raise ValueError(f"noise must be >= 0, got {noise!r}")
-    rng = np.random.default_rng(seed)
+    if not isinstance(noise, numbers.Real) or isinstance(noise, bool):
+        raise TypeError(f"noise must be a number, got {noise!r}")
+    if not (math.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    n, image_size = int(n), int(image_size)
+    # The noise is drawn in float64 for all images at once: the largest array made here.
+    check_fits_in_memory("images", (n, 1, image_size, image_size), np.float64, f"n {n} and image_size {image_size}")
+    rng = np.random.default_rng(int(seed))
     y = rng.permutation(np.arange(n) % len(SHAPES)).astype(np.int64)
     size = float(image_size)
     half_width = max(1.0, size / 16) / 2  # half the stroke width, in pixels

@@ -43,7 +43,7 @@ from types import ModuleType
 import numpy as np
 
 import cnnlab
-from .checks import as_pair, output_size
+from .checks import as_pair, check_fits_in_memory, output_size
 
 __all__ = [
     "Layer",
@@ -72,6 +72,28 @@ def _count(name: str, value) -> int:
     return int(value)
 
 
+def _rng(name: str, value) -> np.random.Generator:
+    """A generator from a ``np.random.Generator``, a seed (an int >= 0) or None, or a clear error."""
+    if isinstance(value, np.random.Generator) or value is None:
+        return np.random.default_rng(value)
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a np.random.Generator, an int >= 0 or None, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return np.random.default_rng(int(value))
+
+
+def _shape(name: str, value) -> Shape:
+    """A shape: a tuple (or list) of ints >= 0, or a clear error."""
+    if not isinstance(value, (tuple, list)) or not all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value
+    ):
+        raise TypeError(f"{name} must be a tuple of ints, got {value!r}")
+    if any(v < 0 for v in value):
+        raise ValueError(f"{name} must hold sizes >= 0, got {tuple(value)}")
+    return tuple(int(v) for v in value)
+
+
 def _pair_text(pair: tuple[int, int], sep: str = ", ") -> str:
     """(2, 2) -> "2", (3, 1) -> "(3, 1)"; with sep="x", (5, 5) -> "5x5"."""
     if sep == "x":
@@ -87,7 +109,11 @@ def he_normal(shape: Shape, fan_in: int, rng: Rng = None) -> np.ndarray:
     its inputs, and the factor 2 makes up for it. ``rng`` is a
     ``np.random.Generator``, a seed, or None for fresh entropy.
     """
-    rng = np.random.default_rng(rng)
+    shape = _shape("shape", shape)
+    fan_in = _count("fan_in", fan_in)
+    rng = _rng("rng", rng)
+    # The draws are float64 before the cast: that is the largest array made here.
+    check_fits_in_memory("weights", shape, np.float64, f"shape {shape}")
     return (rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)).astype(np.float32)
 
 
@@ -169,6 +195,10 @@ class Conv2d(Layer):
         self.stride = as_pair("stride", stride, minimum=1)
         self.padding = as_pair("padding", padding, minimum=0)
         kh, kw = self.kernel_size
+        check_fits_in_memory(
+            "weights", (self.out_channels, self.in_channels, kh, kw), np.float64,
+            f"in_channels {self.in_channels}, out_channels {self.out_channels} and kernel_size {self.kernel_size}",
+        )
         self.params = {
             "w": he_normal((self.out_channels, self.in_channels, kh, kw), self.in_channels * kh * kw, rng),
             "b": np.zeros(self.out_channels, np.float32),
@@ -276,6 +306,8 @@ class Flatten(Layer):
     def backward(self, dy, ops: ModuleType) -> np.ndarray:
         x = self._input_for_backward()
         dy = np.asarray(dy)
+        if dy.dtype.kind not in "biuf":
+            raise TypeError(f"{self!r}: dy must hold real numbers, got dtype {dy.dtype}")
         if dy.shape != (x.shape[0], x.size // x.shape[0]):
             raise ValueError(f"{self!r}: dy must have the output shape {self.output_shape(x.shape)}, got {dy.shape}")
         return dy.reshape(x.shape)  # each input element went to one output element, unchanged
@@ -295,6 +327,10 @@ class Linear(Layer):
         super().__init__()
         self.in_features = _count("in_features", in_features)
         self.out_features = _count("out_features", out_features)
+        check_fits_in_memory(
+            "weights", (self.out_features, self.in_features), np.float64,
+            f"in_features {self.in_features} and out_features {self.out_features}",
+        )
         self.params = {
             "w": he_normal((self.out_features, self.in_features), self.in_features, rng),
             "b": np.zeros(self.out_features, np.float32),
@@ -344,6 +380,8 @@ class Softmax(Layer):
         """
         x = self._input_for_backward()
         dy = np.asarray(dy)
+        if dy.dtype.kind not in "biuf":
+            raise TypeError(f"{self!r}: dy must hold real numbers, got dtype {dy.dtype}")
         if dy.shape != x.shape:
             raise ValueError(f"{self!r}: dy must have the output shape {x.shape}, got {dy.shape}")
         s = ops.softmax(x, axis=self.axis)
@@ -375,9 +413,15 @@ class Sequential:
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"layer {i} must be a cnnlab.model.Layer, got {layer!r}")
+            # A layer keeps the input of its last forward pass for backward: used twice, its
+            # second pass would overwrite what the first one's gradient needs.
+            first = next(j for j, other in enumerate(layers) if other is layer)
+            if first != i:
+                raise ValueError(f"layer {i} is the same object as layer {first} ({layer!r}); "
+                                 "use a new layer for each place in the network")
         self.layers = list(layers)
         self.backend = backend
-        self.input_shape = None if input_shape is None else tuple(input_shape)
+        self.input_shape = None if input_shape is None else _shape("input_shape", input_shape)
         self._pack_parameters()
         self._ran: int | None = None  # how many layers the last forward pass ran, from the first
         self._fitting_shape: Shape | None = None  # the last input shape that fitted every layer
@@ -390,6 +434,8 @@ class Sequential:
 
     @backend.setter
     def backend(self, name: str) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"backend must be a str, one of {cnnlab.BACKENDS}, got {name!r}")
         self._ops = cnnlab.backend(name)  # ValueError for a name not in cnnlab.BACKENDS
         self._backend = name
 
@@ -403,7 +449,7 @@ class Sequential:
 
         Raises ValueError naming the first layer the input does not fit.
         """
-        shape = tuple(input_shape)
+        shape = _shape("input_shape", input_shape)
         shapes = []
         for i, layer in enumerate(self.layers):
             try:
@@ -539,7 +585,7 @@ class Sequential:
         it defaults to the model's ``input_shape``. Without one, the output
         shapes are left out.
         """
-        input_shape = input_shape or self.input_shape
+        input_shape = self.input_shape if input_shape is None else _shape("input_shape", input_shape)
         header = ["#", "layer", "output shape", "params"] if input_shape else ["#", "layer", "params"]
         shapes = self.output_shapes((1, *input_shape)) if input_shape else None
         rows = []
@@ -591,7 +637,9 @@ def lenet(
         raise ValueError(
             f"image_size {image_size} is too small for LeNet: its two 2x2 poolings need images of at least 4x4"
         )
-    rng = np.random.default_rng(seed)
+    rng = _rng("seed", seed)
+    check_fits_in_memory("the linear layer's weights", (n_classes, second * size * size), np.float64,
+                         f"image_size {image_size} with filters {tuple(filters)} and n_classes {n_classes}")
     return Sequential(
         Conv2d(in_channels, first, kernel, padding=padding, rng=rng),
         ReLU(),
