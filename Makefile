@@ -61,5 +61,6 @@ lab: $(STAMP)
 student: $(STAMP)
 	$(BIN)/python -m cnnlab.student_edition notebooks student
 
+# student/ holds students' work: only they delete it.
 clean:
-	rm -rf _build student
+	rm -rf _build

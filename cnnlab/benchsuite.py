@@ -31,8 +31,10 @@ import hashlib
 import importlib.util
 import json
 import math
+import operator
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -602,12 +604,10 @@ def run_suite(
     catalog = TINY_CASES if tiny else CASES
     cases = _choose("case", cases, list(catalog))
     backends = _choose("backend", backends, available_backends())
-    repeat = (QUICK_REPEAT if quick else FULL_REPEAT) if repeat is None else repeat
-    if not isinstance(repeat, int) or repeat < 1:
-        raise ValueError(f"repeat must be a positive int, got {repeat!r}")
+    repeat = (QUICK_REPEAT if quick else FULL_REPEAT) if repeat is None else _check_repeat(repeat)
     min_time = 0.001 if tiny else 0.01 if quick else 0.05
     if out_dir is not None:
-        _check_out_dir(Path(out_dir), force)
+        _check_out_dir(out_dir, force)
 
     roofs = ceilings(profile)
     results_cases = []
@@ -632,6 +632,8 @@ def run_suite(
 
 
 OUTPUT_FILES = ("results.json", "speedup.png", "roofline.png")
+MAX_REPEAT = 1000
+"""More rounds than anyone waits for: a larger --repeat is a typo."""
 
 
 def _written_by_us(out: Path) -> bool:
@@ -643,35 +645,107 @@ def _written_by_us(out: Path) -> bool:
     return isinstance(data, dict) and {"schema_version", "settings", "cases", "ceilings"} <= set(data)
 
 
-def _check_out_dir(out: Path, force: bool) -> None:
-    """Refuse an output directory whose files this command would replace but did not write."""
+def _check_repeat(repeat) -> int:
+    """``repeat`` as an int from 1 to :data:`MAX_REPEAT`, else ValueError naming it."""
+    try:
+        if isinstance(repeat, bool):
+            raise TypeError
+        rounds = operator.index(repeat)
+    except TypeError:
+        raise ValueError(f"repeat must be a positive int, got {repeat!r}") from None
+    if not 1 <= rounds <= MAX_REPEAT:
+        raise ValueError(f"repeat must be from 1 to {MAX_REPEAT}, got {repeat!r}")
+    return rounds
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists (the folder a new ``path`` is made in)."""
+    path = Path(os.path.abspath(path))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _check_out_dir(out_dir: str | os.PathLike, force: bool) -> None:
+    """Refuse an output directory that cannot be written, or whose files this command did not write.
+
+    Runs before any case, so a bad ``--out`` costs nothing. Writability is
+    tried, not inferred from permission bits (root passes those, and /proc
+    or a read-only mount refuses root too): a temporary directory is made
+    and removed in ``out``, or in the nearest existing folder above it.
+    Raises NotADirectoryError, PermissionError or FileExistsError naming
+    ``out``.
+    """
+    if not os.fspath(out_dir).strip():  # Path("") would be the current directory
+        raise NotADirectoryError(f"--out {os.fspath(out_dir)!r} is empty; give a directory, e.g. bench-results")
+    out = Path(out_dir)
+    shown = repr(os.fspath(out_dir))
     if out.exists() and not out.is_dir():
-        raise FileExistsError(f"--out {out.name!r} is a file, not a directory")
+        raise NotADirectoryError(f"--out {shown} is a file, not a directory")
+    folder = _nearest_existing(out)
+    if not folder.is_dir():
+        raise NotADirectoryError(f"--out {shown} cannot be made: {str(folder)!r} is a file, not a directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=folder, prefix=".cnnlab-bench-probe-"))
+    except OSError as error:
+        raise PermissionError(
+            f"--out {shown} cannot be written: {error.strerror or error} in {str(folder)!r}"
+        ) from None
     existing = [name for name in OUTPUT_FILES if (out / name).exists()]
     if existing and not force and not _written_by_us(out):
         raise FileExistsError(
-            f"{', '.join(existing)} in {out.name!r} were not written by 'python -m cnnlab bench'; "
+            f"{', '.join(existing)} in {shown} were not written by 'python -m cnnlab bench'; "
             "choose another --out, or pass --force to replace them"
         )
+
+
+def _temporary_beside(path: Path) -> Path:
+    """A new empty file in ``path``'s folder, so that os.replace onto ``path`` is one rename."""
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    os.chmod(name, _NEW_FILE_MODE)  # mkstemp's 0o600 would hide the results from other users
+    return Path(name)
+
+
+def _new_file_mode() -> int:
+    """The mode open() gives a new file: 0o666 less the umask (read without changing it for good)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_NEW_FILE_MODE = _new_file_mode()
 
 
 def write_results(results: dict, out_dir: str | os.PathLike, force: bool = False) -> list[Path]:
     """Write results.json, speedup.png and roofline.png into out_dir (created if needed).
 
     Raises FileExistsError rather than replace files of those names that an
-    earlier run of the suite did not write, unless ``force``.
+    earlier run of the suite did not write, unless ``force``. Each file is
+    written in full to a temporary file in ``out_dir``, and only when all
+    three are complete are they renamed into place: after an interruption
+    each file is whole, the old one or the new, never a truncated JSON or PNG.
     """
+    _check_out_dir(out_dir, force)
     out = Path(out_dir)
-    _check_out_dir(out, force)
     out.mkdir(parents=True, exist_ok=True)
-    json_path = out / "results.json"
-    json_path.write_text(json.dumps(results, indent=2) + "\n")
-    paths = [json_path]
-    for name, chart in (("speedup.png", cases_speedup_chart), ("roofline.png", cases_roofline_chart)):
-        figure = chart(results)
-        figure.savefig(out / name, dpi=120)
-        plt.close(figure)
-        paths.append(out / name)
+    paths = [out / name for name in OUTPUT_FILES]
+    temporaries: list[Path] = []
+    try:
+        for path in paths:
+            temporaries.append(_temporary_beside(path))
+        temporaries[0].write_text(json.dumps(results, indent=2) + "\n")
+        for temporary, chart in zip(temporaries[1:], (cases_speedup_chart, cases_roofline_chart)):
+            figure = chart(results)
+            try:
+                figure.savefig(temporary, dpi=120, format="png")
+            finally:
+                plt.close(figure)
+        for temporary, path in zip(temporaries, paths):
+            os.replace(temporary, path)
+    finally:
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
     return paths
 
 
@@ -895,9 +969,20 @@ def _names(what: str, known: Sequence[str]) -> Callable[[str], list[str]]:
 
 
 def _positive_int(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return int(text)
+    """An argparse type for --repeat: a whole number from 1 to :data:`MAX_REPEAT`."""
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdecimal()) or not 1 <= int(digits) <= MAX_REPEAT:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_REPEAT}, got {text!r}")
+    return int(digits)
+
+
+def _out_dir(text: str) -> str:
+    """An argparse type for --out: refuses at once a path that is a file or cannot be written."""
+    try:
+        _check_out_dir(text, force=True)  # files of an earlier run are judged later, with --force
+    except OSError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--out ")) from None
+    return text
 
 
 DESCRIPTION = f"""\
@@ -946,7 +1031,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="LIST",
                         help=f"comma-separated implementations to time (default: all available): "
                              f"{', '.join(cnnlab.BACKENDS)}, {TORCH}")
-    parser.add_argument("--out", default="bench-results", metavar="DIR",
+    parser.add_argument("--out", type=_out_dir, default="bench-results", metavar="DIR",
                         help="directory for results.json, speedup.png and roofline.png (default: bench-results)")
     parser.add_argument("--repeat", type=_positive_int, default=None, metavar="N",
                         help=f"rounds of timing per case (default: {FULL_REPEAT}, or {QUICK_REPEAT} with --quick)")
@@ -956,15 +1041,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # shrunk cases, for tests
 
 
+def _error(message: str) -> None:
+    print(f"python -m cnnlab bench: error: {message}", file=sys.stderr)
+
+
 def main(args: argparse.Namespace) -> int:
-    """Run ``python -m cnnlab bench`` with parsed arguments; returns the exit code."""
+    """Run ``python -m cnnlab bench`` with parsed arguments; returns the exit code.
+
+    Every argument is checked before any case runs (exit code 2). The table
+    is printed before the files are written, and if writing fails after
+    all (the disk filled up meanwhile), the results go to a file in the
+    temporary folder instead of being lost (exit code 1).
+    """
     try:
-        _check_out_dir(Path(args.out), args.force)
-    except FileExistsError as error:
-        print(f"python -m cnnlab bench: error: {error}", file=sys.stderr)
+        _check_out_dir(args.out, args.force)
+    except OSError as error:
+        _error(str(error))
         return 2
-    results = run_suite(args.cases, args.backends, args.repeat, args.quick, args.out, tiny=args.tiny,
-                        force=args.force)
+    results = run_suite(args.cases, args.backends, args.repeat, args.quick, out_dir=None, tiny=args.tiny)
     print(summary_table(results))
+    try:
+        write_results(results, args.out, args.force)
+    except OSError as error:
+        _error(f"could not write the results to {args.out!r}: {error}")
+        handle, rescue = tempfile.mkstemp(prefix="cnnlab-bench-", suffix=".json")
+        with os.fdopen(handle, "w") as file:
+            json.dump(results, file, indent=2)
+        print(f"The results are saved in {rescue}", file=sys.stderr)
+        return 1
     print(f"\nWrote results.json, speedup.png and roofline.png to {args.out}")
     return 0

@@ -1,15 +1,21 @@
 """The benchmark suite (`python -m cnnlab bench`) and the roofline model. Measured speed is never asserted."""
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from matplotlib.figure import Figure
 
 import cnnlab
 from cnnlab import bench, benchsuite, machine, roofline, threads
+from cnnlab.__main__ import build_parser
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -512,3 +518,111 @@ def test_train_epoch_results(tiny_results):
 def test_help_lists_train_epoch():
     result = run_cli("bench", "--help")
     assert "train-epoch" in result.stdout and "one epoch of training" in result.stdout
+
+
+# --- every argument is checked before anything runs; results are written whole (issue 13) --------------------
+
+
+def bad_out_dirs(tmp_path):
+    """--out values that cannot hold results, even for root: a file, a path under a file, /proc."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    return {"file": (str(a_file), "is a file"), "under-a-file": (str(a_file / "out"), "is a file"),
+            "proc": ("/proc/cnnlab-bench", "cannot be written"), "empty": ("", "empty")}
+
+
+@pytest.mark.parametrize("which", ["file", "under-a-file", "proc", "empty"])
+def test_cli_refuses_an_unusable_out_before_timing_anything(tmp_path, which):
+    out, words = bad_out_dirs(tmp_path)[which]
+    cache = tmp_path / "cache"  # no machine profile: running anything would measure one here
+    cache.mkdir()
+    env = {**os.environ, "CNNLAB_CACHE_DIR": str(cache)}
+    result = run_cli("bench", "--tiny", "--cases", "maxpool", "--backends", "numpy", "--repeat", "1",
+                     "--out", out, env=env)
+    assert result.returncode == 2, result.stderr
+    assert "--out" in result.stderr and words in result.stderr and repr(out) in result.stderr
+    assert "Traceback" not in result.stderr and not result.stdout
+    assert not list(cache.iterdir()), "nothing may run before the arguments are checked"
+    assert (tmp_path / "a-file").read_text() == "mine"
+
+
+@pytest.mark.parametrize("which", ["file", "under-a-file", "proc"])
+def test_run_suite_refuses_an_unusable_out_dir_before_any_case(tmp_path, monkeypatch, which):
+    out, words = bad_out_dirs(tmp_path)[which]
+    monkeypatch.setattr(benchsuite, "run_case", never)
+    monkeypatch.setattr(benchsuite, "ceilings", never)
+    with pytest.raises(OSError, match=words):
+        benchsuite.run_suite(["maxpool"], ["numpy"], repeat=1, out_dir=out, progress=False, tiny=True)
+
+
+def never(*args, **kwargs):
+    raise AssertionError("a case ran before the arguments were checked")
+
+
+@given(repeat=st.one_of(st.integers(max_value=0), st.integers(min_value=benchsuite.MAX_REPEAT + 1),
+                        st.floats(), st.booleans(), st.text(max_size=4), st.just(np.float64(2.0))))
+def test_run_suite_rejects_any_bad_repeat_before_any_case(repeat):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(benchsuite, "run_case", never)
+        with pytest.raises(ValueError, match="repeat must be") as error:
+            benchsuite.run_suite(["maxpool"], ["numpy"], repeat=repeat, out_dir=None, progress=False,
+                                 tiny=True, profile=fake_profile())
+    assert repr(repeat) in str(error.value)
+
+
+@given(text=st.one_of(st.text(max_size=6), st.integers(-5, 2000).map(str)))
+def test_cli_repeat_is_a_whole_number_in_range_or_exit_2_naming_it(text):
+    parser = build_parser()
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            args = parser.parse_args(["bench", "--repeat", text, "--out", tempfile.gettempdir()])
+    except SystemExit as stop:
+        assert stop.code == 2
+        assert "--repeat" in stderr.getvalue() and repr(text) in stderr.getvalue()
+    else:
+        assert text.strip().isascii() and 1 <= args.repeat <= benchsuite.MAX_REPEAT
+        assert args.repeat == int(text)
+
+
+def test_an_interrupted_write_leaves_the_old_results_whole(tiny_results, tmp_path, monkeypatch):
+    results, _ = tiny_results
+    out = tmp_path / "out"
+    benchsuite.write_results(results, out)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    changed = json.loads(json.dumps(results))
+    changed["created"] = "2000-01-01T00:00:00+00:00"
+
+    def interrupted(results, roofs=None):
+        raise KeyboardInterrupt  # Ctrl-C while the last chart is drawn
+
+    monkeypatch.setattr(benchsuite, "cases_roofline_chart", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        benchsuite.write_results(changed, out)
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    monkeypatch.undo()
+    benchsuite.write_results(changed, out)
+    assert json.loads((out / "results.json").read_text())["created"] == "2000-01-01T00:00:00+00:00"
+    assert sorted(path.name for path in out.iterdir()) == sorted(benchsuite.OUTPUT_FILES)
+
+
+def test_results_that_cannot_be_written_are_printed_and_saved_elsewhere(
+    tiny_results, tmp_path, monkeypatch, capsys
+):
+    results, _ = tiny_results
+    monkeypatch.setattr(benchsuite, "run_suite", lambda *args, **kwargs: results)
+
+    def disk_full(source, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(benchsuite.os, "replace", disk_full)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    args = build_parser().parse_args(["bench", "--out", str(tmp_path / "out")])
+    assert benchsuite.main(args) == 1
+    captured = capsys.readouterr()
+    assert "conv-56" in captured.out, "the table is printed before writing"
+    assert "No space left on device" in captured.err
+    rescued = [path for path in tmp_path.glob("cnnlab-bench-*.json")]
+    assert len(rescued) == 1 and str(rescued[0]) in captured.err
+    assert json.loads(rescued[0].read_text()) == json.loads(json.dumps(results))
+    assert not list((tmp_path / "out").glob("*")), "no partial files in --out"

@@ -94,9 +94,9 @@ def test_write_student_edition_and_command_line(tmp_path):
     src, out = tmp_path / "notebooks", tmp_path / "student"
     src.mkdir()
     nbformat.write(exercise_notebook(), src / "01-one.ipynb")
-    written = write_student_edition(src, out)
-    assert written == [out / "01-one.ipynb"]
-    assert "the secret line" not in written[0].read_text()
+    edition = write_student_edition(src, out)
+    assert edition.written == [out / "01-one.ipynb"]
+    assert "the secret line" not in edition.written[0].read_text()
 
     from cnnlab.student_edition import main
 
