@@ -28,7 +28,8 @@ def test_fma_loop_ir_has_independent_chains():
 
 def test_fma_peak_is_a_positive_rate_and_names_a_width():
     gflops, bits = machine.fma_peak_gflops(threads=1, seconds=0.005, repeat=1)
-    assert gflops > 0.1
+    # a rate, not a speed: how fast is the benchmark's business, never a unit test's
+    assert 0 < gflops < float("inf")
     assert bits in (256, 512)
 
 
