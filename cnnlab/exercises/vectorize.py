@@ -4,7 +4,9 @@ Correctness comes first, on a graded series of cases with hints, as in
 :mod:`cnnlab.exercises.basics`. Speed exercises then time the student's
 function against a reference in the same run, in interleaved rounds, and
 judge the ratio, so the verdict does not depend on how fast or busy the
-machine is.
+machine is. Every timed call gets new inputs, and its result is checked: a
+function that remembers its answers gains nothing, and one that is fast
+because it is wrong fails.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import backend
-from ..grading import Case, Report, finish, grade
+from ..bench import Timing
+from ..grading import Case, Guard, Report, _copy, argument_names, call, finish, grade, judge_result
 from .basics import CONV2D_HINTS, DILATED_INDEX_HINT, INDEX_ERROR_HINT, dilated_cases, dilated_hints, hint_off_by_one
 
 __all__ = ["check_max_pool2d", "check_conv2d_layer", "check_conv2d_dilated_fast", "check_conv1x1_fast",
@@ -244,29 +247,91 @@ def check_conv2d_bias_relu(student_fn) -> Report:
 
 
 # ----------------------------------------------------------------- speed, for chapters 4 and 5
+def _fresh(value, rng: np.random.Generator):
+    """An input like ``value`` with new values: same shape, dtype and spread; scalars kept.
+
+    Floats are redrawn from a normal distribution with the array's mean and
+    standard deviation, integers and booleans shuffled, so each timed call
+    does new work that a cache of earlier answers cannot serve.
+    """
+    if not isinstance(value, np.ndarray) or value.size == 0:
+        return value
+    if value.dtype.kind == "f":
+        with np.errstate(all="ignore"):
+            centre, spread = float(value.mean()), float(value.std())
+        centre, spread = (centre, spread) if np.isfinite(centre + spread) and spread > 0 else (0.0, 1.0)
+        return (centre + spread * rng.standard_normal(value.shape)).astype(value.dtype)
+    return rng.permutation(value.ravel()).reshape(value.shape)
+
+
+def _race(student_fn, reference_fn, args: tuple, rounds: int, exercise: str, error_hints: dict,
+          time_limit_s: float, seed: int = 2026) -> tuple[Timing, Timing] | Report:
+    """Time both functions, one call each per round on new inputs, and check every result.
+
+    Each call runs as in :func:`cnnlab.grading.grade`: under the time limit,
+    with its exceptions reported and any change to NumPy undone. The order
+    of the two alternates between rounds, so drift and noise land on both.
+    Returns the two timings, or the failed report of the first call that
+    raised, hung or gave a wrong answer.
+    """
+    rng = np.random.default_rng(seed)
+    names = argument_names(student_fn, len(args))
+    guard = Guard()
+    samples: dict[str, list[float]] = {"yours": [], "reference": []}
+    for number in range(rounds + 1):  # round 0 warms both up and is not counted
+        fresh = tuple(_fresh(a, rng) for a in args)
+        order = ["yours", "reference"] if number % 2 else ["reference", "yours"]
+        outcomes = {}
+        for who in order:
+            fn = student_fn if who == "yours" else reference_fn
+            outcome = call(fn, tuple(_copy(a) for a in fresh), {}, time_limit_s, error_hints, guard)
+            if outcome.error or outcome.not_implemented:
+                whose = "" if who == "yours" else " (in the reference function)"
+                problem = outcome.error or "it raised NotImplementedError."
+                return finish(Report(exercise, False, "failed",
+                                     f"✗ {exercise}: timing run {number + 1} of {rounds + 1}, on new "
+                                     f"inputs, failed{whose}: {problem}"))
+            outcomes[who] = outcome
+            if number:
+                samples[who].append(outcome.seconds)
+        case = Case(f"timing run {number + 1}, on new inputs", fresh,
+                    np.asarray(outcomes["reference"].result), **_FLOAT32)
+        problem = judge_result(outcomes["yours"].result, case, (), names, time_limit_s, guard)
+        if problem:
+            message = (f"✗ {exercise}: correct on the graded cases, but timing run {number + 1} of "
+                       f"{rounds + 1} failed: {problem}\n\nEach timing run calls your function on new "
+                       "inputs, and every answer must be right: compute it, do not remember it.")
+            return finish(Report(exercise, False, "failed", message))
+    return Timing(samples["yours"]), Timing(samples["reference"])
+
+
 def check_faster_than(student_fn, reference_fn, args: tuple, min_speedup: float, exercise: str = "speed",
                       cases: list[Case] | None = None, diagnoses=(), error_hints: dict | None = None,
                       advice: str = "Correct, but not fast enough yet: look at the innermost loop.",
-                      repeat: int = 7) -> Report:
+                      repeat: int = 7, time_limit_s: float = 10.0) -> Report:
     """Check ``student_fn`` is correct and beats ``reference_fn(*args)`` by ``min_speedup``.
 
     Correctness is graded on ``cases`` (if given) and then on ``args`` itself.
     Both functions are then timed in the same run, in interleaved rounds, so
     the verdict is a ratio and does not depend on how busy the machine is.
+    Each round draws new inputs like ``args`` (:func:`_fresh`) and checks the
+    student's answer against the reference's; ``repeat`` sets the number of
+    rounds (three calls of each function per unit).
     """
-    from ..bench import compare
-
     expected = np.asarray(reference_fn(*args))
     timed = Case("the timed input", args, expected, **_FLOAT32)
-    correctness = grade(exercise, student_fn, [*(cases or []), timed], diagnoses, error_hints)
+    correctness = grade(exercise, student_fn, [*(cases or []), timed], diagnoses, error_hints, time_limit_s)
     if not correctness.passed:
         return correctness
-    timings = compare({"yours": student_fn, "reference": reference_fn}, *args, repeat=repeat)
-    speedup = timings["reference"].median / timings["yours"].median
+    raced = _race(student_fn, reference_fn, args, 3 * repeat, exercise, error_hints or {}, time_limit_s)
+    if isinstance(raced, Report):
+        return raced
+    yours, reference = raced
+    speedup = reference.median / yours.median if yours.median > 0 else float("inf")
     # two lines, each short enough for the printed page
-    verdict = (f"{exercise}: correct on all {len(cases or []) + 1} cases.\n"
-               f"Yours took {timings['yours']}, the reference {timings['reference']}: "
+    verdict = (f"{exercise}: correct on all {len(cases or []) + 1} cases and {3 * repeat + 1} timing runs.\n"
+               f"Yours took {yours}, the reference {reference}: "
                f"{speedup:.1f}x faster (the goal is {min_speedup:g}x).")
     if speedup >= min_speedup:
-        return Report(exercise, True, "passed", "✓ " + verdict, timings["yours"].median)
-    return finish(Report(exercise, False, "failed", f"✗ {verdict} {advice}", timings["yours"].median))
+        return Report(exercise, True, "passed", "✓ " + verdict, yours.median)
+    return finish(Report(exercise, False, "failed", f"✗ {verdict} {advice}", yours.median))
