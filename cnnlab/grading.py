@@ -49,6 +49,7 @@ _perf_counter = time.perf_counter
 _current_thread, _main_thread = threading.current_thread, threading.main_thread
 # The guard that undoes a student's changes to builtins must not use them itself.
 _len, _id, _map, _vars, _isinstance, _list = len, id, map, vars, isinstance, list
+_enumerate = enumerate
 _type = type
 _setitimer, _set_handler, _ITIMER_REAL, _SIGALRM = (
     getattr(signal, "setitimer", None), signal.signal, getattr(signal, "ITIMER_REAL", 0),
@@ -244,14 +245,15 @@ class Guard:
             entries = dict(vars(space))  # builtins first: undo() restores them before the rest
             self._records.append((name, space, entries, [*map(id, entries.values())]))
 
-    def undo(self) -> list[str]:
+    def undo(self, accept: frozenset[str] = frozenset()) -> list[str]:
         """Names that were changed, as ``numpy.allclose``; each is put back.
 
         Python's builtins are put back first, and until then only functions
-        bound at import are used.
+        bound at import are used. Names in ``accept`` (as ``builtins.input``)
+        may change: their new value is recorded instead.
         """
         changed = []
-        for name, space, entries, ids in self._records:
+        for k, (name, space, entries, ids) in _enumerate(self._records):
             now = _vars(space)
             if _len(now) == _len(entries) and _list(_map(_id, now.values())) == ids:
                 continue  # the common case, checked at C speed
@@ -261,8 +263,15 @@ class Guard:
                         continue
                 elif not self._added or _allowed_new(name, key, now[key]):
                     continue
+                if f"{name}.{key}" in accept:
+                    if key in now:
+                        entries[key] = now[key]
+                    else:
+                        del entries[key]
+                    continue
                 changed.append(f"{name}.{key}")
                 _put_back(space, key, entries)
+            self._records[k] = (name, space, entries, [*_map(_id, entries.values())])
         return sorted(set(changed))
 
 
@@ -291,11 +300,14 @@ def _changed_message(names: list[str]) -> str:
 
 
 _PRISTINE: Guard  # set at the end of the module, once Case and Report exist
+# Between a notebook's cells the Jupyter kernel rebinds ``input`` (to forward it to the
+# front end), and the interactive prompt rebinds ``_`` to the last result: not a student.
+_CHANGED_BY_THE_ENVIRONMENT = frozenset({"builtins.input", "builtins._"})
 
 
 def _untouched_since_import(exercise: str) -> Report | None:
     """A failed report if NumPy or Python's builtins changed since cnnlab was imported."""
-    changed = _PRISTINE.undo()
+    changed = _PRISTINE.undo(accept=_CHANGED_BY_THE_ENVIRONMENT)
     if not changed:
         return None
     message = (f"✗ {exercise}: {', '.join(changed[:5])} changed after cnnlab.grading was "

@@ -421,3 +421,36 @@ def test_every_checker_reports_a_base_exception(check):
         raise Quit("bye")
 
     failed_with(check(quits), "it raised Quit")
+
+
+def test_a_jupyter_kernel_rebinding_input_between_cells_is_not_a_student():
+    # ipykernel sets builtins.input on every execute request, after cnnlab was imported
+    import builtins
+
+    from cnnlab import grading
+    from cnnlab.exercises import check_relu
+
+    original = builtins.input
+    builtins.input = lambda prompt="": ""
+    try:
+        report = check_relu(lambda x: np.maximum(x, 0))
+        assert report, str(report)
+        assert builtins.input is not original  # the kernel's own input is left alone
+    finally:
+        builtins.input = original
+        grading._PRISTINE.undo(accept=grading._CHANGED_BY_THE_ENVIRONMENT)
+
+
+def test_a_rebound_builtin_other_than_input_is_still_caught_and_undone():
+    import builtins
+
+    from cnnlab.exercises import check_relu
+
+    original = builtins.len
+    builtins.len = lambda obj: 0
+    try:
+        report = check_relu(lambda x: np.maximum(x, 0))
+        assert not report and "builtins.len" in str(report)
+        assert builtins.len is original
+    finally:
+        builtins.len = original
