@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Jupyter refuses to run as root unless allowed; CI runs as root. This
 # project-local config dir allows it (see .jupyter/jupyter_server_config.py).
 export JUPYTER_CONFIG_DIR := $(CURDIR)/.jupyter
-# One machine profile (cnnlab.machine) and one benchmark run per build, shared by every page
+# One machine profile (cnnlab.perf.machine) and one benchmark run per build, shared by every page
 # and by nbval; `make clean` removes them, so the next build measures again.
 export CNNLAB_CACHE_DIR := $(CURDIR)/_build/cnnlab-cache
 # Silences debugpy's "frozen modules" warning inside executed kernels.
@@ -59,7 +59,7 @@ lab: $(STAMP)
 
 # The student edition: every notebook with its exercise solutions removed (see cnnlab/student_edition.py).
 student: $(STAMP)
-	$(BIN)/python -m cnnlab.student_edition notebooks student
+	$(BIN)/python -m cnnlab.teaching.student_edition notebooks student
 
 # student/ holds students' work: only they delete it.
 clean:

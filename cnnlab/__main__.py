@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from . import benchsuite
+from cnnlab.perf import suite
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,12 +18,12 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="time every backend on standard CNN workloads and chart the results",
     )
-    benchsuite.add_arguments(bench)
+    suite.add_arguments(bench)
     machine = commands.add_parser(
         "machine",
         help="print this machine's measured ceilings (peak, bandwidth, matmul)",
         description="Print the machine profile every chapter reads: measured once per machine and "
-        "cached (see cnnlab.machine).",
+        "cached (see cnnlab.perf.machine).",
     )
     machine.add_argument(
         "--remeasure",
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _machine_command(args: argparse.Namespace) -> int:
-    from . import machine
+    from cnnlab.perf import machine
 
     result = machine.profile(remeasure=args.remeasure)
     if args.json:
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "machine":
         return _machine_command(args)
-    return benchsuite.main(args)
+    return suite.main(args)
 
 
 if __name__ == "__main__":

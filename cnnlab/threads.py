@@ -117,7 +117,7 @@ def blas_threads(count: int | None = None) -> AbstractContextManager:
     """A ``with`` block in which BLAS runs on ``count`` threads (None: every core).
 
     For measuring what BLAS can do with all cores, such as the matmul ceiling
-    of :mod:`cnnlab.machine`; after the block the policy's one thread is
+    of :mod:`cnnlab.perf.machine`; after the block the policy's one thread is
     back. Uses threadpoolctl, which scikit-learn installs.
     """
     from threadpoolctl import threadpool_limits

@@ -16,12 +16,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import reference
-from cnnlab import grad_numba, grad_numpy
-from cnnlab.checks import output_size
+from cnnlab.backends.numba import backward as numba_backward
+from cnnlab.backends import numpy as numpy_backend
+from cnnlab.validation import output_size
 from helpers import numerical_gradient
 
 
-GRADS = {"numpy": grad_numpy, "numba": grad_numba}
+GRADS = {"numpy": numpy_backend, "numba": numba_backward}
 grads = pytest.mark.parametrize("g", GRADS.values(), ids=GRADS.keys())
 SEEDS = st.integers(0, 2**32 - 1)
 
@@ -146,7 +147,7 @@ def test_softmax_cross_entropy_is_stable_for_large_logits():
     for g in GRADS.values():
         for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
             loss, dlogits = g.softmax_cross_entropy(logits.astype(dtype), labels)
-            loss_ref, dlogits_ref = grad_numpy.softmax_cross_entropy(shifted, labels)
+            loss_ref, dlogits_ref = numpy_backend.softmax_cross_entropy(shifted, labels)
             assert np.isfinite(loss) and np.all(np.isfinite(dlogits))
             assert loss.dtype == dlogits.dtype == dtype
             # The middle row's label has probability e^-1e4: its loss is 1e4, not inf.
@@ -163,9 +164,9 @@ threads = pytest.mark.parametrize("min_work", [2**62, 0], ids=["serial", "thread
 
 @contextlib.contextmanager
 def parallel_min_work(min_work):
-    """Make grad_numba run its serial kernels only (2**62), or its threaded kernels even on small inputs (0)."""
+    """Make numba_backward run its serial kernels only (2**62), or its threaded kernels even on small inputs (0)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(grad_numba, "PARALLEL_MIN_WORK", min_work)
+        patch.setattr(numba_backward, "PARALLEL_MIN_WORK", min_work)
         yield
 
 
@@ -180,8 +181,8 @@ def assert_same(numba_result, numpy_result, dtype=np.float64):
 def test_conv2d_backward_numba_matches_numpy(min_work, data):
     x, w, stride, padding, dy = data.draw(conv_cases(batch=4, channels=5, size=12))
     with parallel_min_work(min_work):
-        result = grad_numba.conv2d_backward(dy, x, w, stride, padding)
-    assert_same(result, grad_numpy.conv2d_backward(dy, x, w, stride, padding))
+        result = numba_backward.conv2d_backward(dy, x, w, stride, padding)
+    assert_same(result, numpy_backend.conv2d_backward(dy, x, w, stride, padding))
 
 
 @threads
@@ -192,8 +193,8 @@ def test_pool2d_backward_numba_matches_numpy(min_work, data, ties):
         x = np.round(x / x.size * 3)
     for pool in ("max_pool2d_backward", "avg_pool2d_backward"):
         with parallel_min_work(min_work):
-            result = getattr(grad_numba, pool)(dy, x, kernel, stride)
-        assert_same([result], [getattr(grad_numpy, pool)(dy, x, kernel, stride)])
+            result = getattr(numba_backward, pool)(dy, x, kernel, stride)
+        assert_same([result], [getattr(numpy_backend, pool)(dy, x, kernel, stride)])
 
 
 def test_max_pool2d_backward_ties_go_to_the_first_maximum():
@@ -228,7 +229,7 @@ def test_float32_layer_numba_matches_numpy(min_work):
         with parallel_min_work(min_work):
             dy = g.relu_backward(g.max_pool2d_backward(dpooled, y, 2), y)
             results[g] = (dy, *g.conv2d_backward(dy, x, w, padding=1))
-    for a, b in zip(results[grad_numba], results[grad_numpy]):
+    for a, b in zip(results[numba_backward], results[numpy_backend]):
         assert a.dtype == b.dtype == np.float32
         # float32 sums of up to 2048 terms of size ~1
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
@@ -297,7 +298,7 @@ def test_non_contiguous_inputs(g):
     }
     for name, (args, kwargs) in calls.items():
         contiguous = [np.ascontiguousarray(a) for a in args if isinstance(a, np.ndarray)]
-        expected = getattr(grad_numpy, name)(*contiguous, *args[len(contiguous) :], **kwargs)
+        expected = getattr(numpy_backend, name)(*contiguous, *args[len(contiguous) :], **kwargs)
         assert_same(outputs(getattr(g, name)(*args, **kwargs)), outputs(expected))
 
 

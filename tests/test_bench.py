@@ -1,11 +1,12 @@
-"""cnnlab.bench: counts, statistics and bookkeeping. Measured speed is never asserted (the machine is shared)."""
+"""cnnlab.perf.bench: counts, statistics and bookkeeping. Measured speed is never asserted (the machine is shared)."""
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from cnnlab import backend, bench
+from cnnlab import backend
+from cnnlab.perf import bench
 
 
 # --- FLOP counts against hand counts ---------------------------------------------------------------------------
@@ -208,6 +209,6 @@ def test_machine_label_is_one_short_line():
 
 
 def test_import_is_quick_and_does_not_load_numba():
-    code = "import sys, cnnlab.bench as b; b.machine_label(); print('numba' in sys.modules)"
+    code = "import sys, cnnlab.perf.bench as b; b.machine_label(); print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

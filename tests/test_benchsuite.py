@@ -14,7 +14,11 @@ from hypothesis import strategies as st
 from matplotlib.figure import Figure
 
 import cnnlab
-from cnnlab import bench, benchsuite, machine, roofline, threads
+from cnnlab.perf import bench
+from cnnlab.perf import suite
+from cnnlab.perf import machine
+from cnnlab.perf import roofline
+from cnnlab import threads
 from cnnlab.__main__ import build_parser
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -83,7 +87,7 @@ def test_help_documents_every_option_and_case():
     text = result.stdout
     for option in ("--quick", "--cases", "--backends", "--out", "--repeat", "--force"):
         assert option in text
-    for name, case in benchsuite.CASES.items():
+    for name, case in suite.CASES.items():
         assert name in text and case.description in text
     for backend in (*cnnlab.BACKENDS, "torch"):
         assert backend in text
@@ -137,7 +141,7 @@ def test_cli_never_replaces_files_it_did_not_write(tmp_path, cache_with_profile)
 @pytest.fixture(scope="module")
 def tiny_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    results = benchsuite.run_suite(repeat=2, quick=True, out_dir=out, progress=False, tiny=True,
+    results = suite.run_suite(repeat=2, quick=True, out_dir=out, progress=False, tiny=True,
                                    profile=fake_profile())
     return results, out
 
@@ -145,23 +149,23 @@ def tiny_results(tmp_path_factory):
 def test_results_schema(tiny_results):
     results, out = tiny_results
     assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(results))
-    assert results["schema_version"] == benchsuite.SCHEMA_VERSION
+    assert results["schema_version"] == suite.SCHEMA_VERSION
     assert results["created"].endswith("+00:00")
     assert {"cpu", "cpu_flags", "logical_cores", "numpy", "numba", "blas", "numba_threads"} <= set(results["machine"])
     assert results["settings"] == {
         "quick": True, "tiny": True, "repeat": 2, "min_time_s": results["settings"]["min_time_s"],
-        "cases": list(benchsuite.CASES), "backends": benchsuite.available_backends(),
+        "cases": list(suite.CASES), "backends": suite.available_backends(),
     }
     # the roofs are the machine profile's: FMA peak, STREAM bandwidth, L2 triad, matmul
     ceilings = results["ceilings"]
     assert (ceilings["peak_gflops"], ceilings["bandwidth_gbs"]) == (100.0, 10.0)
     assert (ceilings["cache_gbs"], ceilings["matmul_gflops"], ceilings["ridge_point"]) == (50.0, 80.0, 10.0)
-    assert [case["name"] for case in results["cases"]] == list(benchsuite.CASES)
+    assert [case["name"] for case in results["cases"]] == list(suite.CASES)
     for case in results["cases"]:
         assert {"name", "description", "kind", "shapes", "flops", "bytes", "intensity"} <= set(case)
         assert case["flops"] > 0 and case["bytes"] > 0
         assert case["intensity"] == pytest.approx(case["flops"] / case["bytes"])
-        assert list(case["implementations"]) == benchsuite.available_backends()
+        assert list(case["implementations"]) == suite.available_backends()
         for name, impl in case["implementations"].items():
             assert {"label", "median_s", "q1_s", "q3_s", "spread", "gflops", "extrapolated", "fraction",
                     "speedup_vs_python", "direct_equivalent"} <= set(impl)
@@ -191,12 +195,12 @@ def test_pngs_written(tiny_results):
 
 def test_summary_table(tiny_results):
     results, _ = tiny_results
-    table = benchsuite.summary_table(results)
+    table = suite.summary_table(results)
     text = repr(table)
     assert text.splitlines()[0].split()[-2:] == ["vs", "python"]
-    for case in benchsuite.CASES:
+    for case in suite.CASES:
         assert case in text
-    assert text.count(" *") == len(benchsuite.CASES)  # one extrapolated python row per case
+    assert text.count(" *") == len(suite.CASES)  # one extrapolated python row per case
     assert text.splitlines()[-1].startswith("* timed on a part of the input")
     assert max(map(len, text.splitlines())) <= 100
     assert table.values["conv-56", "python"]["speedup"] == 1.0
@@ -205,7 +209,7 @@ def test_summary_table(tiny_results):
 def test_roofline_table_holds_each_case_to_its_roof(tiny_results):
     results, _ = tiny_results
     roofs = roofline.Roofs(100.0, 10.0, cache_gbs=50.0, cache_bytes=10**6, matmul_gflops=80.0)
-    table = benchsuite.roofline_table(results, roofs)
+    table = suite.roofline_table(results, roofs)
     text = repr(table)
     assert max(map(len, text.splitlines())) <= 100 and "of matmul" in text.splitlines()[0]
     for case in results["cases"]:
@@ -218,15 +222,15 @@ def test_roofline_table_holds_each_case_to_its_roof(tiny_results):
             assert values["bound"] in ("compute", level)
     # the tiny cases fit in any cache; with a tiny cache they are held to the memory roof
     small = roofline.Roofs(100.0, 10.0, cache_gbs=50.0, cache_bytes=1, matmul_gflops=None)
-    text = repr(benchsuite.roofline_table(results, small))
+    text = repr(suite.roofline_table(results, small))
     assert "cache" not in text and "of matmul" not in text
 
 
 def test_roof_points_say_which_roof(tiny_results):
     results, _ = tiny_results
-    points = benchsuite.roof_points(results, roofline.Roofs(100.0, 10.0, 50.0, 10**9))
+    points = suite.roof_points(results, roofline.Roofs(100.0, 10.0, 50.0, 10**9))
     assert {p["roof"] for p in points} == {"cache"}
-    points = benchsuite.roof_points(results, roofline.Roofs(100.0, 10.0))
+    points = suite.roof_points(results, roofline.Roofs(100.0, 10.0))
     assert {p["roof"] for p in points} == {"memory"}
 
 
@@ -235,30 +239,30 @@ def test_roof_points_say_which_roof(tiny_results):
 
 def test_book_results_run_once_and_are_cached(cache_with_profile, monkeypatch):
     calls = []
-    run_suite = benchsuite.run_suite
+    run_suite = suite.run_suite
 
     def tiny_run(cases, backends, **kwargs):
         calls.append((cases, backends, kwargs))
         return run_suite(["maxpool"], ["numpy"], repeat=1, tiny=True, out_dir=None, progress=False)
 
-    monkeypatch.setattr(benchsuite, "run_suite", tiny_run)
-    first = benchsuite.book_results()
+    monkeypatch.setattr(suite, "run_suite", tiny_run)
+    first = suite.book_results()
     assert len(calls) == 1
     cases, backends, kwargs = calls[0]
-    assert cases == list(benchsuite.BOOK_CASES) and backends == benchsuite.available_backends()
+    assert cases == list(suite.BOOK_CASES) and backends == suite.available_backends()
     assert kwargs["quick"] is True and kwargs["out_dir"] is None
     files = [p.name for p in cache_with_profile.iterdir() if p.name.startswith("bench-")]
     assert any(name.endswith(".json") for name in files) and not any(".tmp" in name for name in files)
     # the second call (any page of the same build) reads the same numbers, without running
-    assert benchsuite.book_results() == json.loads(json.dumps(first))
+    assert suite.book_results() == json.loads(json.dumps(first))
     assert len(calls) == 1
-    benchsuite.book_results(rerun=True)
+    suite.book_results(rerun=True)
     assert len(calls) == 2
 
 
 def test_book_cases_are_standard_and_exclude_the_long_epoch():
-    assert set(benchsuite.BOOK_CASES) <= set(benchsuite.CASES)
-    assert "conv-56" in benchsuite.BOOK_CASES and "train-epoch" not in benchsuite.BOOK_CASES
+    assert set(suite.BOOK_CASES) <= set(suite.CASES)
+    assert "conv-56" in suite.BOOK_CASES and "train-epoch" not in suite.BOOK_CASES
 
 
 def test_charts_without_python_use_the_first_backend(tiny_results):
@@ -267,9 +271,9 @@ def test_charts_without_python_use_the_first_backend(tiny_results):
     trimmed["settings"]["backends"] = ["numpy", "numba"]
     for case in trimmed["cases"]:
         case["implementations"] = {k: case["implementations"][k] for k in ("numpy", "numba")}
-    assert "vs numpy" in repr(benchsuite.summary_table(trimmed))
-    assert "vs torch" not in repr(benchsuite.summary_table(trimmed))
-    fig = benchsuite.cases_speedup_chart(trimmed)
+    assert "vs numpy" in repr(suite.summary_table(trimmed))
+    assert "vs torch" not in repr(suite.summary_table(trimmed))
+    fig = suite.cases_speedup_chart(trimmed)
     assert "numpy" in fig.axes[0].get_ylabel()
 
 
@@ -282,7 +286,7 @@ def test_summary_table_compares_with_torch_when_it_ran(tiny_results):
     numba = first["implementations"]["numba"]
     # A pretend torch row, four times slower than numba, on the first case only.
     first["implementations"]["torch"] = {**numba, "label": "torch (reference)", "median_s": 4 * numba["median_s"]}
-    lines = repr(benchsuite.summary_table(faked)).splitlines()
+    lines = repr(suite.summary_table(faked)).splitlines()
     assert lines[0].split()[-2:] == ["vs", "torch"]
     numba_rows = [line.split() for line in lines if line.split()[1:2] == ["numba"]]
     assert numba_rows[0][0] == first["name"] and numba_rows[0][-1] == "4x"
@@ -292,14 +296,14 @@ def test_summary_table_compares_with_torch_when_it_ran(tiny_results):
 def test_run_suite_argument_errors(tmp_path):
     profile = fake_profile()
     with pytest.raises(ValueError, match="'conv-1'"):
-        benchsuite.run_suite(cases=["conv-1"], out_dir=None, progress=False, tiny=True, profile=profile)
+        suite.run_suite(cases=["conv-1"], out_dir=None, progress=False, tiny=True, profile=profile)
     with pytest.raises(ValueError, match="'cuda'"):
-        benchsuite.run_suite(backends=["cuda"], out_dir=None, progress=False, tiny=True, profile=profile)
+        suite.run_suite(backends=["cuda"], out_dir=None, progress=False, tiny=True, profile=profile)
     with pytest.raises(ValueError, match="repeat"):
-        benchsuite.run_suite(repeat=0, out_dir=None, progress=False, tiny=True, profile=profile)
+        suite.run_suite(repeat=0, out_dir=None, progress=False, tiny=True, profile=profile)
     (tmp_path / "roofline.png").write_bytes(b"someone else's picture")
     with pytest.raises(FileExistsError, match="--force"):
-        benchsuite.run_suite(["maxpool"], ["numpy"], repeat=1, out_dir=tmp_path, progress=False, tiny=True,
+        suite.run_suite(["maxpool"], ["numpy"], repeat=1, out_dir=tmp_path, progress=False, tiny=True,
                              profile=profile)
     assert (tmp_path / "roofline.png").read_bytes() == b"someone else's picture"
 
@@ -309,17 +313,17 @@ def test_run_suite_argument_errors(tmp_path):
 
 def test_part_counts_grow_the_innermost_axis_first():
     # axes (rows=10, filters=4, images=3), 5 FLOPs per row
-    assert benchsuite._part_counts((10, 4, 3), 5, 20) == [4, 1, 1]
-    assert benchsuite._part_counts((10, 4, 3), 5, 120) == [10, 3, 1]
-    assert benchsuite._part_counts((10, 4, 3), 5, 10**6) == [10, 4, 3]
-    assert benchsuite._part_counts((10, 4, 3), 5, 1) == [1, 1, 1]
+    assert suite._part_counts((10, 4, 3), 5, 20) == [4, 1, 1]
+    assert suite._part_counts((10, 4, 3), 5, 120) == [10, 3, 1]
+    assert suite._part_counts((10, 4, 3), 5, 10**6) == [10, 4, 3]
+    assert suite._part_counts((10, 4, 3), 5, 1) == [1, 1, 1]
 
 
 @pytest.mark.parametrize("name", ["conv-512", "conv-56", "lenet-conv1"])
 def test_conv_part_is_a_slice_of_the_whole_with_an_exact_fraction(name):
-    for catalog in (benchsuite.TINY_CASES, benchsuite.CASES):
+    for catalog in (suite.TINY_CASES, suite.CASES):
         case = catalog[name]
-        work = benchsuite.ConvWorkload(case, np.random.default_rng(0))
+        work = suite.ConvWorkload(case, np.random.default_rng(0))
         x, w, b, padding = work.part
         part = work.run("numpy", part=True)()
         rows = part.shape[2]
@@ -327,13 +331,13 @@ def test_conv_part_is_a_slice_of_the_whole_with_an_exact_fraction(name):
         whole_flops = bench.conv2d_flops(case.x_shape, case.w_shape, padding=case.padding)
         assert work.fraction == pytest.approx(bench.conv2d_flops(x.shape, w.shape, padding=padding) / whole_flops)
         assert 0 < work.fraction < 1
-        if catalog is benchsuite.TINY_CASES:
+        if catalog is suite.TINY_CASES:
             whole = work.run("numpy")()
             np.testing.assert_allclose(part, whole[: x.shape[0], : w.shape[0], top : top + rows], rtol=1e-5, atol=1e-5)
 
 
 def test_conv_56_part_is_a_strip_of_rows():
-    work = benchsuite.ConvWorkload(benchsuite.CASES["conv-56"], np.random.default_rng(0))
+    work = suite.ConvWorkload(suite.CASES["conv-56"], np.random.default_rng(0))
     x, w, _, padding = work.part
     assert padding == (0, 1) and x.shape[:2] == (1, 64) and w.shape[0] == 1
     whole = np.asarray(work.x[:1], np.float64)
@@ -343,25 +347,25 @@ def test_conv_56_part_is_a_strip_of_rows():
 
 
 def test_pool_and_lenet_parts():
-    pool = benchsuite.PoolWorkload(benchsuite.CASES["maxpool"], np.random.default_rng(0))
+    pool = suite.PoolWorkload(suite.CASES["maxpool"], np.random.default_rng(0))
     assert pool.flops == 64 * 32 * 14 * 14 * 3
     assert pool.fraction == pytest.approx(pool.x_part.shape[0] * pool.x_part.shape[1] / (64 * 32))
-    pool_cl = benchsuite.PoolWorkload(benchsuite.CASES["maxpool-cl"], np.random.default_rng(0))
+    pool_cl = suite.PoolWorkload(suite.CASES["maxpool-cl"], np.random.default_rng(0))
     np.testing.assert_array_equal(pool_cl.x, pool.x)  # the same values, stored (N, H, W, C)
     assert pool_cl.x.transpose(0, 2, 3, 1).flags.c_contiguous and not pool_cl.x.flags.c_contiguous
     assert pool_cl.flops == pool.flops and pool_cl.shapes["layout"] == "channels_last"
-    forward = benchsuite.LenetWorkload(benchsuite.CASES["lenet-forward"], np.random.default_rng(0))
+    forward = suite.LenetWorkload(suite.CASES["lenet-forward"], np.random.default_rng(0))
     # conv 1->6 5x5 on 28x28, conv 6->16 5x5 on 12x12, linear 256->10; batch 64
     assert forward.flops == 64 * 2 * (6 * 24 * 24 * 25 + 16 * 8 * 8 * 6 * 25 + 256 * 10)
     assert forward.fraction == 1 / 64
     np.testing.assert_allclose(forward.run("python", part=True)(), forward.run("numpy")()[:1], rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.skipif(not benchsuite.torch_available(), reason="PyTorch is optional")
-@pytest.mark.parametrize("name", list(benchsuite.CASES))
+@pytest.mark.skipif(not suite.torch_available(), reason="PyTorch is optional")
+@pytest.mark.parametrize("name", list(suite.CASES))
 def test_torch_reference_matches_numpy(name):
-    case = benchsuite.TINY_CASES[name]
-    work = benchsuite.WORKLOADS[case.kind](case, np.random.default_rng(0))
+    case = suite.TINY_CASES[name]
+    work = suite.WORKLOADS[case.kind](case, np.random.default_rng(0))
     np.testing.assert_allclose(work.run("torch")(), work.run("numpy")(), rtol=1e-4, atol=1e-5)
 
 
@@ -417,14 +421,14 @@ def test_roofline_chart_without_points_draws_the_roof():
 
 def test_numba_rates_are_direct_equivalent_where_the_backend_runs_winograd():
     numba = cnnlab.backend("numba")
-    for case in benchsuite.CASES.values():
+    for case in suite.CASES.values():
         if case.kind != "conv2d":
-            assert not benchsuite._fewer_multiplications("numba", case)
+            assert not suite._fewer_multiplications("numba", case)
             continue
         winograd = numba._choose_conv_kernel(case.x_shape, case.w_shape, (1, 1)) is numba._conv_winograd
-        assert benchsuite._fewer_multiplications("numba", case) == winograd
-        assert benchsuite._fewer_multiplications("torch", case)
-        assert not benchsuite._fewer_multiplications("numpy", case)
+        assert suite._fewer_multiplications("numba", case) == winograd
+        assert suite._fewer_multiplications("torch", case)
+        assert not suite._fewer_multiplications("numpy", case)
 
 
 def test_roofline_chart_with_cache_roof_matmul_line_and_direct_equivalent_points():
@@ -471,33 +475,33 @@ def test_roofline_chart_rejects_bad_points():
 
 
 def test_train_epoch_case_is_an_epoch_of_chapter_11():
-    case = benchsuite.CASES["train-epoch"]
+    case = suite.CASES["train-epoch"]
     assert case.kind == "train" and case.batch_size == 32
-    from cnnlab import datasets
+    from cnnlab import data
 
-    assert case.x_shape == datasets.digits_split()[0].shape  # the whole training split
-    assert benchsuite.TINY_CASES["train-epoch"].kind == "train"
+    assert case.x_shape == data.digits_split()[0].shape  # the whole training split
+    assert suite.TINY_CASES["train-epoch"].kind == "train"
     with pytest.raises(ValueError, match="digits"):
-        benchsuite.TrainWorkload(benchsuite.Case("t", "", "train", (4, 1, 28, 28)), np.random.default_rng(0))
+        suite.TrainWorkload(suite.Case("t", "", "train", (4, 1, 28, 28)), np.random.default_rng(0))
     with pytest.raises(ValueError, match="only 1347"):
-        benchsuite.TrainWorkload(benchsuite.Case("t", "", "train", (5000, 1, 8, 8)), np.random.default_rng(0))
+        suite.TrainWorkload(suite.Case("t", "", "train", (5000, 1, 8, 8)), np.random.default_rng(0))
 
 
 def test_train_epoch_flops_are_three_forward_passes():
-    work = benchsuite.TrainWorkload(benchsuite.TINY_CASES["train-epoch"], np.random.default_rng(0))
-    model = benchsuite.lenet(**benchsuite.TRAIN_NETWORK)
+    work = suite.TrainWorkload(suite.TINY_CASES["train-epoch"], np.random.default_rng(0))
+    model = suite.lenet(**suite.TRAIN_NETWORK)
     # 24 images in batches of 8: conv 1->8 and 8->16, 3x3 on 8x8 and 4x4, linear 64->10, forward and twice backward.
     per_image = 2 * (8 * 8 * 8 * 9 + 16 * 4 * 4 * 8 * 9 + 64 * 10)
     assert work.flops == 3 * 24 * per_image
-    assert work.bytes == 3 * 3 * benchsuite._layer_costs(model, (8, 1, 8, 8))[1]
+    assert work.bytes == 3 * 3 * suite._layer_costs(model, (8, 1, 8, 8))[1]
     assert work.fraction == 1 / 24 and work.part[0].shape == (1, 1, 8, 8)
 
 
 def test_train_epoch_gives_the_same_loss_on_every_implementation_and_every_call():
-    work = benchsuite.TrainWorkload(benchsuite.TINY_CASES["train-epoch"], np.random.default_rng(0))
+    work = suite.TrainWorkload(suite.TINY_CASES["train-epoch"], np.random.default_rng(0))
     expected = work.run("numpy")()
     assert expected.shape == (1,) and 0 < expected[0] < 10
-    for name in benchsuite.available_backends():
+    for name in suite.available_backends():
         if name == "python":
             np.testing.assert_allclose(work.run(name, part=True)(), work.run("numpy", part=True)(), rtol=1e-5)
             continue
@@ -549,23 +553,23 @@ def test_cli_refuses_an_unusable_out_before_timing_anything(tmp_path, which):
 @pytest.mark.parametrize("which", ["file", "under-a-file", "proc"])
 def test_run_suite_refuses_an_unusable_out_dir_before_any_case(tmp_path, monkeypatch, which):
     out, words = bad_out_dirs(tmp_path)[which]
-    monkeypatch.setattr(benchsuite, "run_case", never)
-    monkeypatch.setattr(benchsuite, "ceilings", never)
+    monkeypatch.setattr(suite, "run_case", never)
+    monkeypatch.setattr(suite, "ceilings", never)
     with pytest.raises(OSError, match=words):
-        benchsuite.run_suite(["maxpool"], ["numpy"], repeat=1, out_dir=out, progress=False, tiny=True)
+        suite.run_suite(["maxpool"], ["numpy"], repeat=1, out_dir=out, progress=False, tiny=True)
 
 
 def never(*args, **kwargs):
     raise AssertionError("a case ran before the arguments were checked")
 
 
-@given(repeat=st.one_of(st.integers(max_value=0), st.integers(min_value=benchsuite.MAX_REPEAT + 1),
+@given(repeat=st.one_of(st.integers(max_value=0), st.integers(min_value=suite.MAX_REPEAT + 1),
                         st.floats(), st.booleans(), st.text(max_size=4), st.just(np.float64(2.0))))
 def test_run_suite_rejects_any_bad_repeat_before_any_case(repeat):
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(benchsuite, "run_case", never)
+        patch.setattr(suite, "run_case", never)
         with pytest.raises(ValueError, match="repeat must be") as error:
-            benchsuite.run_suite(["maxpool"], ["numpy"], repeat=repeat, out_dir=None, progress=False,
+            suite.run_suite(["maxpool"], ["numpy"], repeat=repeat, out_dir=None, progress=False,
                                  tiny=True, profile=fake_profile())
     assert repr(repeat) in str(error.value)
 
@@ -581,14 +585,14 @@ def test_cli_repeat_is_a_whole_number_in_range_or_exit_2_naming_it(text):
         assert stop.code == 2
         assert "--repeat" in stderr.getvalue() and repr(text) in stderr.getvalue()
     else:
-        assert text.strip().isascii() and 1 <= args.repeat <= benchsuite.MAX_REPEAT
+        assert text.strip().isascii() and 1 <= args.repeat <= suite.MAX_REPEAT
         assert args.repeat == int(text)
 
 
 def test_an_interrupted_write_leaves_the_old_results_whole(tiny_results, tmp_path, monkeypatch):
     results, _ = tiny_results
     out = tmp_path / "out"
-    benchsuite.write_results(results, out)
+    suite.write_results(results, out)
     before = {path.name: path.read_bytes() for path in out.iterdir()}
     changed = json.loads(json.dumps(results))
     changed["created"] = "2000-01-01T00:00:00+00:00"
@@ -596,29 +600,29 @@ def test_an_interrupted_write_leaves_the_old_results_whole(tiny_results, tmp_pat
     def interrupted(results, roofs=None):
         raise KeyboardInterrupt  # Ctrl-C while the last chart is drawn
 
-    monkeypatch.setattr(benchsuite, "cases_roofline_chart", interrupted)
+    monkeypatch.setattr(suite, "cases_roofline_chart", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        benchsuite.write_results(changed, out)
+        suite.write_results(changed, out)
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
     monkeypatch.undo()
-    benchsuite.write_results(changed, out)
+    suite.write_results(changed, out)
     assert json.loads((out / "results.json").read_text())["created"] == "2000-01-01T00:00:00+00:00"
-    assert sorted(path.name for path in out.iterdir()) == sorted(benchsuite.OUTPUT_FILES)
+    assert sorted(path.name for path in out.iterdir()) == sorted(suite.OUTPUT_FILES)
 
 
 def test_results_that_cannot_be_written_are_printed_and_saved_elsewhere(
     tiny_results, tmp_path, monkeypatch, capsys
 ):
     results, _ = tiny_results
-    monkeypatch.setattr(benchsuite, "run_suite", lambda *args, **kwargs: results)
+    monkeypatch.setattr(suite, "run_suite", lambda *args, **kwargs: results)
 
     def disk_full(source, target):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(benchsuite.os, "replace", disk_full)
+    monkeypatch.setattr(suite.os, "replace", disk_full)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     args = build_parser().parse_args(["bench", "--out", str(tmp_path / "out")])
-    assert benchsuite.main(args) == 1
+    assert suite.main(args) == 1
     captured = capsys.readouterr()
     assert "conv-56" in captured.out, "the table is printed before writing"
     assert "No space left on device" in captured.err

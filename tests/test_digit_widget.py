@@ -8,8 +8,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from cnnlab import datasets, plots, widgets  # noqa: E402
-from cnnlab.model import lenet  # noqa: E402
+from cnnlab import data
+from cnnlab.viz import plots
+from cnnlab.viz import widgets  # noqa: E402
+from cnnlab.nn.model import lenet  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -107,13 +109,13 @@ def test_predict_updates_the_bar_chart(drawn):
 
 def test_a_trained_network_reads_a_drawn_digit():
     """A real network trained for a few epochs recognises a real test digit drawn on the grid."""
-    from cnnlab import train
+    from cnnlab.nn import train
 
-    data = datasets.digits_split()
+    splits = data.digits_split()
     model = lenet(image_size=8, filters=(8, 16), seed=0, backend="numba")
-    train.fit(model, data, epochs=3, lr=0.02, progress=False)
-    x, _ = datasets.load_digits_images()
-    canvas = widgets.digit_canvas(model, *datasets.digits_mean_std())
+    train.fit(model, splits, epochs=3, lr=0.02, progress=False)
+    x, _ = data.load_digits_images()
+    canvas = widgets.digit_canvas(model, *data.digits_mean_std())
     canvas.set_image(x[0, 0])  # a zero
     np.testing.assert_array_equal(canvas.image, (x[0, 0] > 0.5).astype(np.float32))
     probs = canvas.predict()

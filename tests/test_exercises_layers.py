@@ -269,7 +269,7 @@ def test_flat_features_correct_passes():
 
 
 def test_flat_features_agrees_with_lenet_summary():
-    shapes = cnnlab.model.lenet(image_size=32).output_shapes((1, 1, 32, 32))
+    shapes = cnnlab.nn.model.lenet(image_size=32).output_shapes((1, 1, 32, 32))
     assert flat_features(32) == shapes[6][1] == 400
 
 
@@ -299,7 +299,7 @@ def count_parameters(in_channels, image_size, n_classes, bias=True, conv1_channe
 
 def test_lenet_parameters_correct_passes():
     passed(check_lenet_parameters(count_parameters))
-    assert count_parameters(1, 32, 10) == cnnlab.model.lenet(image_size=32).n_parameters == 6582
+    assert count_parameters(1, 32, 10) == cnnlab.nn.model.lenet(image_size=32).n_parameters == 6582
 
 
 @pytest.mark.parametrize("mistake, phrase", [
@@ -331,7 +331,7 @@ def test_lenet_forward_correct_passes():
 
 
 def test_lenet_forward_matches_the_model():
-    model = cnnlab.model.lenet(image_size=16, seed=3)
+    model = cnnlab.nn.model.lenet(image_size=16, seed=3)
     x = np.random.default_rng(0).random((2, 1, 16, 16), dtype=np.float32)
     np.testing.assert_allclose(lenet_forward(x, model.parameters(), NUMPY), model(x), rtol=1e-5, atol=1e-6)
 

@@ -1,7 +1,8 @@
 """Checkers of chapter 8: a correct answer passes, and each common mistake is caught with its own hint."""
 import pytest
 
-from cnnlab import bench, roofline
+from cnnlab.perf import bench
+from cnnlab.perf import roofline
 from cnnlab.exercises import check_conv2d_intensity, check_roofline_time, check_speedup_ceiling
 from helpers import failed_with, hinted, lenient  # noqa: F401 - lenient is a fixture
 
@@ -193,6 +194,6 @@ def test_strict_mode_raises(check, monkeypatch):
 
 
 def test_checkers_are_exported():
-    from cnnlab.exercises import limits
+    from cnnlab.teaching.checkers import limits
 
     assert {"check_conv2d_intensity", "check_roofline_time", "check_speedup_ceiling"} <= set(limits.__all__)

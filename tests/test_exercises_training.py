@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from cnnlab import grad_numpy
-from cnnlab.exercises import training
-from cnnlab.exercises.training import (
+from cnnlab.backends import numpy as numpy_backend
+from cnnlab.teaching.checkers import training
+from cnnlab.teaching.checkers.training import (
     check_confusion_matrix,
     check_linear_backward,
     check_max_pool2d_backward,
@@ -199,7 +199,7 @@ def top_left(dy, x, k):
 @pytest.mark.parametrize(
     "wrong, hint",
     [
-        (lambda dy, x, k: grad_numpy.avg_pool2d_backward(dy, x, k), "average"),
+        (lambda dy, x, k: numpy_backend.avg_pool2d_backward(dy, x, k), "average"),
         (every_maximum, "only the first one in row-major order"),
         (top_left, "top-left"),
         (lambda dy, x, k: dy.copy(), "not that of dy"),

@@ -9,7 +9,7 @@ from cnnlab.exercises import (
     check_conv1x1_fast, check_conv2d_bias_relu, check_conv2d_dilated_fast, check_conv2d_layer,
     check_faster_than, check_max_pool2d,
 )
-from cnnlab.exercises.vectorize import _conv2d_dilated_loops
+from cnnlab.teaching.checkers.vectorize import _conv2d_dilated_loops
 from helpers import hint, lenient, stub  # noqa: F401 - lenient is a fixture
 
 pytestmark = pytest.mark.usefixtures("lenient")

@@ -5,8 +5,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cnnlab
-from cnnlab import grad_numpy, grad_python
-from cnnlab.checks import output_size
+from cnnlab.backends import numpy as numpy_backend
+from cnnlab.backends import python as python_backend
+from cnnlab.validation import output_size
 
 
 @st.composite
@@ -25,8 +26,8 @@ def conv_cases(draw):
 @given(case=conv_cases())
 def test_conv2d_backward(case):
     dy, x, w, stride, padding = case
-    for ours, theirs in zip(grad_python.conv2d_backward(dy, x, w, stride, padding),
-                            grad_numpy.conv2d_backward(dy, x, w, stride, padding)):
+    for ours, theirs in zip(python_backend.conv2d_backward(dy, x, w, stride, padding),
+                            numpy_backend.conv2d_backward(dy, x, w, stride, padding)):
         assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
         np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-10)
 
@@ -41,21 +42,21 @@ def test_pool2d_backward(pool, kernel, stride, ties):
         x = np.round(x)  # many windows hold their maximum twice
     out = getattr(cnnlab.backend("numpy"), pool.replace("_backward", ""))(x, kernel, stride)
     dy = rng.standard_normal(out.shape)
-    np.testing.assert_allclose(getattr(grad_python, pool)(dy, x, kernel, stride),
-                               getattr(grad_numpy, pool)(dy, x, kernel, stride), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(getattr(python_backend, pool)(dy, x, kernel, stride),
+                               getattr(numpy_backend, pool)(dy, x, kernel, stride), rtol=1e-12, atol=1e-12)
 
 
 def test_relu_linear_and_loss():
     rng = np.random.default_rng(1)
     x, dy = rng.standard_normal((3, 4, 5)), rng.standard_normal((3, 4, 5))
     x[0, 0, :2] = 0.0
-    np.testing.assert_array_equal(grad_python.relu_backward(dy, x), grad_numpy.relu_backward(dy, x))
+    np.testing.assert_array_equal(python_backend.relu_backward(dy, x), numpy_backend.relu_backward(dy, x))
     xl, wl, dl = rng.standard_normal((4, 6)), rng.standard_normal((3, 6)), rng.standard_normal((4, 3))
-    for ours, theirs in zip(grad_python.linear_backward(dl, xl, wl), grad_numpy.linear_backward(dl, xl, wl)):
+    for ours, theirs in zip(python_backend.linear_backward(dl, xl, wl), numpy_backend.linear_backward(dl, xl, wl)):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12)
     logits, labels = rng.standard_normal((5, 4)) * 30, np.array([0, 3, 1, 1, 2])
-    loss, dlogits = grad_python.softmax_cross_entropy(logits, labels)
-    ref_loss, ref_dlogits = grad_numpy.softmax_cross_entropy(logits, labels)
+    loss, dlogits = python_backend.softmax_cross_entropy(logits, labels)
+    ref_loss, ref_dlogits = numpy_backend.softmax_cross_entropy(logits, labels)
     assert loss == pytest.approx(ref_loss, rel=1e-12) and np.isfinite(loss)
     np.testing.assert_allclose(dlogits, ref_dlogits, rtol=1e-10, atol=1e-15)
 
@@ -63,14 +64,14 @@ def test_relu_linear_and_loss():
 def test_float32_in_float32_out_and_the_same_checks():
     x, w = np.ones((1, 2, 4, 4), np.float32), np.ones((3, 2, 3, 3), np.float32)
     dy = np.ones((1, 3, 2, 2), np.float32)
-    assert all(a.dtype == np.float32 for a in grad_python.conv2d_backward(dy, x, w))
-    assert grad_python.max_pool2d_backward(np.ones((1, 2, 2, 2), np.float32), x, 2).dtype == np.float32
-    loss, dlogits = grad_python.softmax_cross_entropy(np.zeros((2, 3), np.float32), np.array([0, 1]))
+    assert all(a.dtype == np.float32 for a in python_backend.conv2d_backward(dy, x, w))
+    assert python_backend.max_pool2d_backward(np.ones((1, 2, 2, 2), np.float32), x, 2).dtype == np.float32
+    loss, dlogits = python_backend.softmax_cross_entropy(np.zeros((2, 3), np.float32), np.array([0, 1]))
     assert loss.dtype == dlogits.dtype == np.float32
     with pytest.raises(ValueError, match="dy must have the conv2d output shape"):
-        grad_python.conv2d_backward(np.ones((1, 3, 3, 3)), x, w)
+        python_backend.conv2d_backward(np.ones((1, 3, 3, 3)), x, w)
     with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
-        grad_python.softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
+        python_backend.softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
 
 
 def test_every_backend_has_the_backward_operators():

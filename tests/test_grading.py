@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cnnlab.grading import Case, Report, grade
+from cnnlab.teaching.grading import Case, Report, grade
 from helpers import lenient  # noqa: F401 - lenient is a fixture
 
 pytestmark = pytest.mark.usefixtures("lenient")

@@ -17,10 +17,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cnnlab.exercises as exercises
-from cnnlab import grading
+from cnnlab.teaching import checkers
+from cnnlab.teaching import grading
 from cnnlab.exercises import check_relu
-from cnnlab.exercises.vectorize import check_faster_than
-from cnnlab.grading import Case, grade, plain_number
+from cnnlab.teaching.checkers.vectorize import check_faster_than
+from cnnlab.teaching.grading import Case, grade, plain_number
 from helpers import failed_with, lenient  # noqa: F401 - lenient is a fixture
 
 pytestmark = pytest.mark.usefixtures("lenient")
@@ -223,8 +224,8 @@ def test_patching_the_checker_itself_fails_and_is_undone():
         grading.Report.__bool__ = lambda self: True
         return v
 
-    failed_with(grade("double", patcher, CASES), "cnnlab.grading.Report.__bool__",
-                "cnnlab.grading._compare")
+    failed_with(grade("double", patcher, CASES), "cnnlab.teaching.grading.Report.__bool__",
+                "cnnlab.teaching.grading._compare")
     assert (grading._compare, grading.Report.__bool__) == originals
 
 
@@ -373,9 +374,9 @@ def test_faking_the_clock_while_timed_fails_and_is_undone():
 def _checkers():
     given_conv1x1 = functools.partial(np.einsum, "fc,nchw->nfhw")
     found = []
-    modules = [exercises.basics, exercises.vectorize, exercises.layers,
-               exercises.limits,
-               exercises.training]
+    modules = [checkers.basics, checkers.vectorize, checkers.layers,
+               checkers.limits,
+               checkers.training]
     for name in [name for module in modules for name in module.__all__]:
         if not name.startswith("check_") or name == "check_faster_than":
             continue
@@ -427,7 +428,7 @@ def test_a_jupyter_kernel_rebinding_input_between_cells_is_not_a_student():
     # ipykernel sets builtins.input on every execute request, after cnnlab was imported
     import builtins
 
-    from cnnlab import grading
+    from cnnlab.teaching import grading
     from cnnlab.exercises import check_relu
 
     original = builtins.input

@@ -23,11 +23,14 @@ from hypothesis import strategies as st
 
 import cnnlab
 import reference
-from cnnlab import grad_numba, grad_numpy, grad_python, numba_winograd
+from cnnlab.backends.numba import backward as numba_backward
+from cnnlab.backends import numpy as numpy_backend
+from cnnlab.backends import python as python_backend
+from cnnlab.backends.numba.kernels import winograd
 
 nb = cnnlab.backend("numba")
 BACKENDS = {name: cnnlab.backend(name) for name in cnnlab.BACKENDS}
-GRADS = {"python": grad_python, "numpy": grad_numpy, "numba": grad_numba}
+GRADS = {"python": python_backend, "numpy": numpy_backend, "numba": numba_backward}
 SPECIALS = [np.nan, np.inf, -np.inf]
 DTYPES = st.sampled_from([np.float32, np.float64])
 SEEDS = st.integers(0, 2**32 - 1)
@@ -38,7 +41,7 @@ def threads(on: bool):
     limit = 0 if on else 2**62
     stack = contextlib.ExitStack()
     stack.enter_context(mock.patch.object(nb, "PARALLEL_MIN_WORK", limit))
-    stack.enter_context(mock.patch.object(grad_numba, "PARALLEL_MIN_WORK", limit))
+    stack.enter_context(mock.patch.object(numba_backward, "PARALLEL_MIN_WORK", limit))
     return stack
 
 
@@ -176,12 +179,12 @@ def test_winograd_shapes_keep_nan_and_inf_where_direct_puts_them(case):
     with (
         winograd_for_small_shapes(),
         mock.patch.object(
-            numba_winograd, "conv2d_3x3", wraps=numba_winograd.conv2d_3x3
-        ) as winograd,
+            winograd, "conv2d_3x3", wraps=winograd.conv2d_3x3
+        ) as winograd_calls,
     ):
         out = nb.conv2d(x, w, b, stride, padding)
     finite = all(np.isfinite(a).all() for a in (x, w, b) if a is not None)
-    assert winograd.called == finite  # Winograd only when every value is finite
+    assert winograd_calls.called == finite  # Winograd only when every value is finite
     assert_same_ieee(out, reference.conv2d(x, w, b, stride, padding), x.dtype)
 
 
@@ -209,7 +212,7 @@ def test_values_that_could_overflow_winograd_take_a_direct_kernel():
     w = rng.standard_normal((2, 1, 3, 3)).astype(np.float32)
     b = np.zeros(2, np.float32)
     assert not np.isfinite(
-        numba_winograd.conv2d_3x3(x, w, b, (1, 1))
+        winograd.conv2d_3x3(x, w, b, (1, 1))
     ).all()  # the hazard is real
     assert not nb.winograd_stays_finite(x, w, b)
     with winograd_for_small_shapes():

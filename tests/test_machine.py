@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 import cnnlab
-from cnnlab import bench, machine, tables, threads
+from cnnlab.perf import bench
+from cnnlab.perf import machine
+from cnnlab.viz import tables
+from cnnlab import threads
 
 
 @pytest.fixture(scope="module")

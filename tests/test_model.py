@@ -1,10 +1,10 @@
-"""cnnlab.model layers and Sequential, lenet, and the digits data set."""
+"""cnnlab.nn.model layers and Sequential, lenet, and the digits data set."""
 import numpy as np
 import pytest
 
 import cnnlab
-from cnnlab import datasets
-from cnnlab.model import (
+from cnnlab import data
+from cnnlab.nn.model import (
     AvgPool2d,
     Conv2d,
     Flatten,
@@ -308,37 +308,37 @@ def test_seeds_are_reproducible():
 
 
 def test_load_digits_images():
-    x, y = datasets.load_digits_images()
+    x, y = data.load_digits_images()
     assert x.shape == (1797, 1, 8, 8) and x.dtype == np.float32
     assert y.shape == (1797,) and y.dtype == np.int64
     assert x.min() == 0.0 and x.max() == 1.0
     assert set(np.unique(y)) == set(range(10))
-    assert datasets.load_digits_images(np.float64)[0].dtype == np.float64
+    assert data.load_digits_images(np.float64)[0].dtype == np.float64
     with pytest.raises(TypeError):
-        datasets.load_digits_images(np.int32)
+        data.load_digits_images(np.int32)
 
 
 def test_digits_split_is_stratified_fixed_and_normalised_on_train():
-    x_train, y_train, x_test, y_test = datasets.digits_split()
+    x_train, y_train, x_test, y_test = data.digits_split()
     assert x_train.shape == (1347, 1, 8, 8) and x_test.shape == (450, 1, 8, 8)
     assert x_train.dtype == x_test.dtype == np.float32
     assert y_train.dtype == y_test.dtype == np.int64
     # Stratified: each digit's share of the test set is its share of the whole, up to rounding.
-    _, y_all = datasets.load_digits_images()
+    _, y_all = data.load_digits_images()
     expected = np.bincount(y_all) * 0.25
     assert np.all(np.abs(np.bincount(y_test) - expected) <= 1)
     # Normalised with the training set's statistics only.
     assert abs(float(x_train.mean())) < 1e-5 and float(x_train.std()) == pytest.approx(1.0, abs=1e-4)
     assert abs(float(x_test.mean())) > 1e-4
     # Fixed: the same seed gives the same split, another seed another one.
-    again = datasets.digits_split()
+    again = data.digits_split()
     for a, b in zip((x_train, y_train, x_test, y_test), again):
         np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(datasets.digits_split(seed=1)[3], y_test)
+    assert not np.array_equal(data.digits_split(seed=1)[3], y_test)
 
 
 def test_lenet_runs_on_digits():
-    x_train, y_train, _, _ = datasets.digits_split()
+    x_train, y_train, _, _ = data.digits_split()
     probs = lenet(image_size=8)(x_train[:16])
     assert probs.shape == (16, 10)
 

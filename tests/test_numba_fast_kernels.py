@@ -1,8 +1,8 @@
 """The fast 3x3 kernels against the reference, on awkward shapes.
 
-cnnlab.numba_conv_blocked (direct, blocked) and cnnlab.numba_conv_filter
+cnnlab.backends.numba.kernels.conv_blocked (direct, blocked) and cnnlab.backends.numba.kernels.conv_filter
 (direct, one output row at a time) must match to float32 rounding;
-cnnlab.numba_winograd (F(4x4, 3x3)) rounds more, and is held to its
+cnnlab.backends.numba.kernels.winograd (F(4x4, 3x3)) rounds more, and is held to its
 documented bound: 1e-4 of the output's largest magnitude in float32.
 """
 import numpy as np
@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 import cnnlab
 import reference
-from cnnlab import numba_conv_blocked, numba_conv_filter, numba_winograd
+from cnnlab.backends.numba.kernels import conv_blocked
+from cnnlab.backends.numba.kernels import conv_filter
+from cnnlab.backends.numba.kernels import winograd
 
 nb = cnnlab.backend("numba")
 
@@ -47,7 +49,7 @@ SHAPES = {
 }
 
 
-def rows(x, w, b, padding, out=None, kernel=numba_conv_filter.conv2d_3x3_rows):
+def rows(x, w, b, padding, out=None, kernel=conv_filter.conv2d_3x3_rows):
     """numba_conv_filter's kernel with the signature of the others."""
     if out is None:
         out = np.empty((x.shape[0], w.shape[0], x.shape[2] + 2 * padding[0] - 2, x.shape[3] + 2 * padding[1] - 2),
@@ -57,10 +59,10 @@ def rows(x, w, b, padding, out=None, kernel=numba_conv_filter.conv2d_3x3_rows):
 
 
 def rows_serial(x, w, b, padding, out=None):
-    return rows(x, w, b, padding, out, numba_conv_filter.conv2d_3x3_rows_serial)
+    return rows(x, w, b, padding, out, conv_filter.conv2d_3x3_rows_serial)
 
 
-KERNELS = {"blocked": numba_conv_blocked.conv2d_3x3, "winograd": numba_winograd.conv2d_3x3, "rows": rows,
+KERNELS = {"blocked": conv_blocked.conv2d_3x3, "winograd": winograd.conv2d_3x3, "rows": rows,
            "rows serial": rows_serial}
 
 
@@ -106,15 +108,15 @@ def test_on_the_l2_layer_blocked_is_exact_and_winograd_within_its_bound():
     """
     x, w, b = random((2, 64, 56, 56), 6), random((64, 64, 3, 3), 7), random(64, 8)
     expected = reference.conv2d(x, w, b, (1, 1), (1, 1))
-    assert relative_error(numba_conv_blocked.conv2d_3x3(x, w, b, (1, 1)), expected) < 2e-6
-    assert relative_error(numba_winograd.conv2d_3x3(x, w, b, (1, 1)), expected) < 1e-4
+    assert relative_error(conv_blocked.conv2d_3x3(x, w, b, (1, 1)), expected) < 2e-6
+    assert relative_error(winograd.conv2d_3x3(x, w, b, (1, 1)), expected) < 1e-4
 
 
 def test_winograd_transforms_compute_a_tile_exactly():
     """Y = A^T [(G g G^T) * (B^T d B)] A equals the direct 4x4 output of a 6x6 tile (Lavin & Gray 2016)."""
     d, g = random((6, 6), 15, np.float64), random((3, 3), 16, np.float64)
-    u = numba_winograd.filter_transform(g[None, None]).reshape(6, 6)
-    bt, at = numba_winograd.BT, numba_winograd.AT
+    u = winograd.filter_transform(g[None, None]).reshape(6, 6)
+    bt, at = winograd.BT, winograd.AT
     tile = at @ (u * (bt @ d @ bt.T)) @ at.T
     np.testing.assert_allclose(tile, reference.conv2d(d[None, None], g[None, None])[0, 0], rtol=1e-12, atol=1e-12)
 

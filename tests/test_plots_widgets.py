@@ -9,7 +9,10 @@ import pytest  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 import cnnlab  # noqa: E402
-from cnnlab import bench, data, plots, widgets  # noqa: E402
+from cnnlab.perf import bench
+from cnnlab import data
+from cnnlab.viz import plots
+from cnnlab.viz import widgets  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

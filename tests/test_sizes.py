@@ -2,7 +2,7 @@
 
 Strides, paddings and window sizes beyond int64 cannot reach a compiled
 kernel; paddings or filter counts whose padded copy, output or im2col matrix
-could not fit in memory are refused by ``cnnlab.checks`` on every backend,
+could not fit in memory are refused by ``cnnlab.validation`` on every backend,
 forward and backward. Huge but computable strides give the right answer.
 """
 
@@ -15,10 +15,13 @@ from hypothesis import strategies as st
 
 import cnnlab
 import reference
-from cnnlab import checks, grad_numba, grad_numpy, grad_python
+from cnnlab import validation
+from cnnlab.backends.numba import backward as numba_backward
+from cnnlab.backends import numpy as numpy_backend
+from cnnlab.backends import python as python_backend
 
 BACKENDS = {name: cnnlab.backend(name) for name in cnnlab.BACKENDS}
-GRADS = {"python": grad_python, "numpy": grad_numpy, "numba": grad_numba}
+GRADS = {"python": python_backend, "numpy": numpy_backend, "numba": numba_backward}
 OPS = list(BACKENDS.values()) + list(GRADS.values())
 IDS = [f"{name} forward" for name in BACKENDS] + [f"{name} backward" for name in GRADS]
 every_backend = pytest.mark.parametrize("ops", OPS, ids=IDS)
@@ -153,15 +156,15 @@ def test_im2col_too_large_for_memory_is_refused_where_it_is_built():
     )  # 1 GiB of data, without allocating it
     w = np.zeros((1, 64, 64, 64), np.float32)
     cols = 64 * 64 * 64 * 1985 * 1985
-    if cols * 4 <= checks.memory_bytes():
+    if cols * 4 <= validation.memory_bytes():
         pytest.skip("this machine could hold the im2col matrix")
-    for ops in (BACKENDS["numpy"], grad_numpy):
+    for ops in (BACKENDS["numpy"], numpy_backend):
         with pytest.raises(
             ValueError,
             match=r"would make an im2col matrix of shape \(262144, 3940225\)",
         ):
             conv(ops, x, w)
-    assert checks.check_conv2d(x, w).out_shape == (1, 1, 1985, 1985)
+    assert validation.check_conv2d(x, w).out_shape == (1, 1, 1985, 1985)
 
 
 @given(shape=st.lists(st.integers(0, 2**40), min_size=1, max_size=5))
@@ -169,8 +172,8 @@ def test_check_fits_in_memory_is_exact_for_any_size(shape):
     exact = 1
     for side in shape:
         exact *= side
-    if exact * 8 > checks.memory_bytes():
+    if exact * 8 > validation.memory_bytes():
         with pytest.raises(ValueError, match="more than this machine's memory"):
-            checks.check_fits_in_memory("an array", tuple(shape), np.float64, "test")
+            validation.check_fits_in_memory("an array", tuple(shape), np.float64, "test")
     else:
-        checks.check_fits_in_memory("an array", tuple(shape), np.float64, "test")
+        validation.check_fits_in_memory("an array", tuple(shape), np.float64, "test")

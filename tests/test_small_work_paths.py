@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 
 import cnnlab
 import reference
-from cnnlab import backend_numba, grad_numba, grad_numpy
+from cnnlab.backends.numba import forward as numba_forward
+from cnnlab.backends.numba import backward as numba_backward
+from cnnlab.backends import numpy as numpy_backend
 
 nb = cnnlab.backend("numba")
 
@@ -22,14 +24,14 @@ def random(shape, seed, dtype=np.float32):
 def threads(on):
     """Force the forward and backward operators to use threads always (on) or never."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(backend_numba, "PARALLEL_MIN_WORK", 0 if on else 2**62)
-        patch.setattr(grad_numba, "PARALLEL_MIN_WORK", 0 if on else 2**62)
+        patch.setattr(numba_forward, "PARALLEL_MIN_WORK", 0 if on else 2**62)
+        patch.setattr(numba_backward, "PARALLEL_MIN_WORK", 0 if on else 2**62)
         yield
 
 
 def test_use_threads_decides_by_work():
-    assert not backend_numba.use_threads(backend_numba.PARALLEL_MIN_WORK - 1)
-    assert backend_numba.use_threads(backend_numba.PARALLEL_MIN_WORK)
+    assert not numba_forward.use_threads(numba_forward.PARALLEL_MIN_WORK - 1)
+    assert numba_forward.use_threads(numba_forward.PARALLEL_MIN_WORK)
 
 
 @pytest.mark.parametrize("on", [False, True], ids=["serial", "threads"])
@@ -86,19 +88,19 @@ def test_grid_backward_matches_numpy(case, on):
     """Padding wider than the kernel makes outputs wider than the input: the grid must leave room for them."""
     dy, x, w, padding = case
     with threads(on):
-        result = grad_numba.conv2d_backward(dy, x, w, 1, padding)
-    for ours, theirs in zip(result, grad_numpy.conv2d_backward(dy, x, w, 1, padding)):
+        result = numba_backward.conv2d_backward(dy, x, w, 1, padding)
+    for ours, theirs in zip(result, numpy_backend.conv2d_backward(dy, x, w, 1, padding)):
         np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-10)
 
 
 def test_grid_layout_shares_the_padding():
-    grid = grad_numba.grid_layout((32, 8, 4, 4), (16, 8, 3, 3), (1, 1))
+    grid = numba_backward.grid_layout((32, 8, 4, 4), (16, 8, 3, 3), (1, 1))
     assert (grid.row, grid.image) == (5, 25)  # 5x5 positions per 4x4 image, not 6x6
     last_output = 31 * 25 + 3 * 5 + 4
-    assert grid.top == 6 and grid.n_grid % grad_numba.GRID_ALIGN == 0
-    assert last_output <= grid.n_grid < last_output + grad_numba.GRID_ALIGN
+    assert grid.top == 6 and grid.n_grid % numba_backward.GRID_ALIGN == 0
+    assert last_output <= grid.n_grid < last_output + numba_backward.GRID_ALIGN
     assert grid.length == grid.n_grid + 2 * 5 + 2
-    wide = grad_numba.grid_layout((1, 1, 2, 2), (1, 1, 1, 1), (2, 2))  # 6x6 outputs of a 2x2 image
+    wide = numba_backward.grid_layout((1, 1, 2, 2), (1, 1, 1, 1), (2, 2))  # 6x6 outputs of a 2x2 image
     assert wide.row >= 6 and wide.image >= 6 * wide.row
 
 
@@ -110,5 +112,5 @@ def test_max_pool_2x2_backward_matches_numpy_with_ties(on, shape):
     for x in (random(shape, 7), np.round(random(shape, 8)), np.zeros(shape, np.float32)):
         dy = random((shape[0], shape[1], shape[2] // 2, shape[3] // 2), 9)
         with threads(on):
-            result = grad_numba.max_pool2d_backward(dy, x, 2)
-        np.testing.assert_array_equal(result, grad_numpy.max_pool2d_backward(dy, x, 2))
+            result = numba_backward.max_pool2d_backward(dy, x, 2)
+        np.testing.assert_array_equal(result, numpy_backend.max_pool2d_backward(dy, x, 2))

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from cnnlab.student_edition import NOTE, ProtocolError, student_notebook, tags, write_student_edition
+from cnnlab.teaching.student_edition import NOTE, ProtocolError, student_notebook, tags, write_student_edition
 
 NOTEBOOK_DIR = Path(__file__).parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
@@ -98,7 +98,7 @@ def test_write_student_edition_and_command_line(tmp_path):
     assert edition.written == [out / "01-one.ipynb"]
     assert "the secret line" not in edition.written[0].read_text()
 
-    from cnnlab.student_edition import main
+    from cnnlab.teaching.student_edition import main
 
     nbformat.write(exercise_notebook(check_tags=()), src / "02-broken.ipynb")
     assert main([str(src), str(tmp_path / "again")]) == 1

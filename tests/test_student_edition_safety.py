@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnnlab import student_edition
-from cnnlab.student_edition import (
+from cnnlab.teaching import student_edition
+from cnnlab.teaching.student_edition import (
     CHECK_SENTENCE,
     MANIFEST,
     NOTE,
@@ -418,7 +418,7 @@ def test_no_student_notebook_mentions_a_solution(path):
 
 def test_make_student_command_on_the_book(tmp_path):
     out = tmp_path / "student"
-    command = [sys.executable, "-m", "cnnlab.student_edition", "notebooks", str(out)]
+    command = [sys.executable, "-m", "cnnlab.teaching.student_edition", "notebooks", str(out)]
     first = subprocess.run(
         command,
         capture_output=True,

@@ -3,8 +3,10 @@ import numpy as np
 import pytest
 
 import cnnlab
-from cnnlab import datasets, train
-from cnnlab.model import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, Softmax, lenet
+from cnnlab import data
+from cnnlab.nn import train
+from cnnlab.perf import suite
+from cnnlab.nn.model import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, Softmax, lenet
 from helpers import numerical_gradient
 
 
@@ -201,7 +203,7 @@ def test_plain_sgd_and_its_arguments():
         opt.step({"w": np.zeros(2)})
 
 
-@pytest.mark.skipif(not __import__("cnnlab.benchsuite").benchsuite.torch_available(), reason="PyTorch is optional")
+@pytest.mark.skipif(not suite.torch_available(), reason="PyTorch is optional")
 def test_sgd_matches_torch():
     import torch
 
@@ -223,7 +225,7 @@ def test_sgd_matches_torch():
 
 @pytest.fixture(scope="module")
 def small_digits():
-    x_train, y_train, x_test, y_test = datasets.digits_split()
+    x_train, y_train, x_test, y_test = data.digits_split()
     return x_train[:200], y_train[:200], x_test[:100], y_test[:100]
 
 
@@ -366,9 +368,9 @@ def test_load_rejects_a_file_of_text(tmp_path):
 
 
 def test_digits_mean_std_are_those_of_the_split():
-    x, _ = datasets.load_digits_images()
-    mean, std = datasets.digits_mean_std()
-    x_train = datasets.digits_split()[0]
+    x, _ = data.load_digits_images()
+    mean, std = data.digits_mean_std()
+    x_train = data.digits_split()[0]
     assert isinstance(mean, float) and 0 < mean < 1 and 0 < std < 1
     # A training image, de-normalised, is a digit of the raw set.
     raw = x_train[0] * std + mean
@@ -377,21 +379,21 @@ def test_digits_mean_std_are_those_of_the_split():
 
 @pytest.mark.parametrize("size", [8, 13, 32])
 def test_synthetic_shapes(size):
-    x, y = datasets.synthetic_shapes(31, size, seed=3)
+    x, y = data.synthetic_shapes(31, size, seed=3)
     assert x.shape == (31, 1, size, size) and x.dtype == np.float32
     assert y.shape == (31,) and y.dtype == np.int64
     assert sorted(np.bincount(y)) == [10, 10, 11]  # balanced classes
-    clean, _ = datasets.synthetic_shapes(31, size, seed=3, noise=0.0)
+    clean, _ = data.synthetic_shapes(31, size, seed=3, noise=0.0)
     assert clean.min() == 0.0 and clean.max() == 1.0
     assert np.all(clean.reshape(31, -1).max(axis=1) == 1.0)  # every image holds a shape
-    again = datasets.synthetic_shapes(31, size, seed=3)
+    again = data.synthetic_shapes(31, size, seed=3)
     np.testing.assert_array_equal(x, again[0])
     np.testing.assert_array_equal(y, again[1])
-    assert not np.array_equal(x, datasets.synthetic_shapes(31, size, seed=4)[0])
+    assert not np.array_equal(x, data.synthetic_shapes(31, size, seed=4)[0])
 
 
 def test_synthetic_shapes_look_like_their_class():
-    x, y = datasets.synthetic_shapes(60, 32, seed=0, noise=0.0)
+    x, y = data.synthetic_shapes(60, 32, seed=0, noise=0.0)
     ink = x.reshape(60, -1).sum(axis=1)
     # Outlines of a circle or square hold much more ink than a line of the same size.
     assert np.median(ink[y == 0]) < 0.6 * np.median(ink[y == 1])
@@ -403,8 +405,8 @@ def test_synthetic_shapes_look_like_their_class():
 
 
 def test_synthetic_shapes_are_learnable():
-    x, y = datasets.synthetic_shapes(450, 16, seed=0)
-    x_val, y_val = datasets.synthetic_shapes(150, 16, seed=1)
+    x, y = data.synthetic_shapes(450, 16, seed=0)
+    x_val, y_val = data.synthetic_shapes(150, 16, seed=1)
     model = lenet(image_size=16, n_classes=3, filters=(4, 8), seed=0, backend="numba")
     history = train.fit(model, (x, y, x_val, y_val), epochs=6, batch_size=16, lr=0.02, progress=False)
     assert history[-1]["val_accuracy"] > 0.8
@@ -413,4 +415,4 @@ def test_synthetic_shapes_are_learnable():
 def test_synthetic_shapes_bad_arguments():
     for kwargs in (dict(n=0), dict(n=2.0), dict(n=3, image_size=7), dict(n=3, noise=-1.0)):
         with pytest.raises(ValueError):
-            datasets.synthetic_shapes(**kwargs)
+            data.synthetic_shapes(**kwargs)

@@ -1,4 +1,4 @@
-"""Every public function of cnnlab.model and cnnlab.train checks arguments like fit.
+"""Every public function of cnnlab.nn.model and cnnlab.nn.train checks arguments like fit.
 
 Bad arguments give a ValueError or TypeError naming the argument and its value
 before any work; training that makes the loss or a weight NaN or inf stops with
@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cnnlab
-from cnnlab import data, datasets, train
-from cnnlab.model import (
+from cnnlab import data
+from cnnlab.nn import train
+from cnnlab.nn.model import (
     Conv2d,
     Flatten,
     Linear,
@@ -435,17 +436,17 @@ def test_backward_of_flatten_and_softmax_needs_numbers():
 @given(noise=st.one_of(not_finite, st.floats(max_value=-1e-300)))
 def test_synthetic_shapes_noise_must_be_finite_and_non_negative(noise):
     with pytest.raises(ValueError, match="noise must be a finite number >= 0"):
-        datasets.synthetic_shapes(3, noise=noise)
+        data.synthetic_shapes(3, noise=noise)
 
 
 def test_data_set_sizes_and_seeds_are_checked():
     with pytest.raises(TypeError, match="noise must be a number"):
-        datasets.synthetic_shapes(3, noise="a")
+        data.synthetic_shapes(3, noise="a")
     with pytest.raises(ValueError, match="seed must be an int >= 0, got -1"):
-        datasets.synthetic_shapes(3, seed=-1)
+        data.synthetic_shapes(3, seed=-1)
     with pytest.raises(ValueError, match="n 1000000000 and image_size 1000 .* memory"):
-        datasets.synthetic_shapes(10**9, 1000)
-    assert datasets.synthetic_shapes(np.int64(3))[0].shape == (3, 1, 16, 16)
+        data.synthetic_shapes(10**9, 1000)
+    assert data.synthetic_shapes(np.int64(3))[0].shape == (3, 1, 16, 16)
     with pytest.raises(ValueError, match="size 1000000 .* memory"):
         data.sample_image(10**6)
     with pytest.raises(TypeError, match="size must be an int, got 2.5"):

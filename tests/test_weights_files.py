@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnnlab import train
-from cnnlab.model import lenet
+from cnnlab.nn import train
+from cnnlab.nn.model import lenet
 
 # tmp_path is shared by the examples of one test: each example makes its own names.
 files_settings = settings(

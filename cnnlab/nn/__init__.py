@@ -1,0 +1,1 @@
+"""Networks: layers, the Sequential container and LeNet, and training."""

@@ -1,0 +1,1 @@
+"""Performance: timing, the machine profile, the roofline model and the benchmark suite."""

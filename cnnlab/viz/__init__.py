@@ -1,0 +1,1 @@
+"""What the book shows: plots, text tables and widgets."""
