@@ -1,15 +1,16 @@
 """cnnlab: the helper package of the cnnlab book.
 
-The same CNN operators exist on three backends, one per rung of the book's
-ladder: ``python`` (plain loops, the reference), ``numpy`` (vectorized) and
-``numba`` (JIT-compiled). Each backend (:mod:`cnnlab.backends`) exposes ``conv2d``,
-``max_pool2d``, ``avg_pool2d``, ``relu``, ``linear`` and ``softmax`` with the
-same signatures, and their ``*_backward`` twins, so code can loop over :data:`BACKENDS`::
+The same CNN operators exist on three backends, one per rung of the book's ladder:
+``python`` (plain loops, the reference), ``numpy`` (vectorized) and ``numba``
+(JIT-compiled). Each backend (:mod:`cnnlab.backends`) exposes ``conv2d``,
+``max_pool2d``, ``avg_pool2d``, ``relu``, ``linear`` and ``softmax`` with the same
+signatures, and their ``*_backward`` twins, so code can loop over :data:`BACKENDS`::
 
     import cnnlab
     for name in cnnlab.BACKENDS:
         y = cnnlab.backend(name).conv2d(x, w, padding=1)
 """
+
 from __future__ import annotations
 
 # The thread policy must reach the environment before NumPy loads (see cnnlab.threads).

@@ -1,4 +1,6 @@
-"""Command line: ``python -m cnnlab bench|machine [options]`` (``python -m cnnlab COMMAND --help``)."""
+"""Command line: ``python -m cnnlab bench|machine [options]`` (``python -m cnnlab
+COMMAND --help``).
+"""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ even the pure-Python backend can run a CNN on them. :func:`synthetic_shapes`
 draws a second data set on the fly, at any image size: lines, circles and
 squares, for experiments with bigger images.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,20 +25,24 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from cnnlab.validation import check_fits_in_memory
+from cnnlab.validation import validate_fits_in_memory
 
 # ITU-R BT.601 luma weights: how bright each of red, green and blue looks.
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
 
 
 def _resize_axis(a: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Resize one axis to ``size``: average whole blocks when shrinking, repeat pixels when growing."""
+    """Resize one axis to ``size``: average whole blocks when shrinking, repeat pixels
+    when growing.
+    """
     n = a.shape[axis]
     if size <= n:
         # Pixel k of the result is the mean of input pixels edges[k] .. edges[k+1] - 1.
         edges = np.linspace(0, n, size + 1).round().astype(int)
         sums = np.add.reduceat(a, edges[:-1], axis=axis)
-        counts = np.diff(edges).reshape([-1 if ax == axis else 1 for ax in range(a.ndim)])
+        counts = np.diff(edges).reshape(
+            [-1 if ax == axis else 1 for ax in range(a.ndim)]
+        )
         return sums / counts
     nearest = (np.arange(size) * n) // size
     return np.take(a, nearest, axis=axis)
@@ -55,7 +60,7 @@ def sample_image(size: int = 128) -> np.ndarray:
     if size < 1:
         raise ValueError(f"size must be a positive int, got {size!r}")
     # Resizing makes float64 arrays of (size, side) and (size, size) pixels.
-    check_fits_in_memory("an image", (size, size), np.float64, f"size {size}")
+    validate_fits_in_memory("an image", (size, size), np.float64, f"size {size}")
     path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
     rgb = matplotlib.image.imread(path)[..., :3].astype(np.float64) / 255.0
     gray = rgb @ LUMA_WEIGHTS
@@ -68,7 +73,8 @@ def sample_image(size: int = 128) -> np.ndarray:
 
 
 def classic_example() -> tuple[np.ndarray, np.ndarray]:
-    """The hand-worked example: x = [[1..5], ..., [21..25]] (5, 5) and a vertical-edge kernel (3, 3).
+    """The hand-worked example: x = [[1..5], ..., [21..25]] (5, 5) and a vertical-edge
+    kernel (3, 3).
 
     Both are float64. Sliding the kernel over x gives -6 everywhere, because
     each row of x grows by 1 per column, so left minus right is always -2 per row.
@@ -107,7 +113,8 @@ def kernel_presets() -> dict[str, np.ndarray]:
 # Handwritten digits and synthetic shapes, for training.
 
 
-# Pixels in scikit-learn's copy are counts of set pixels in 4x4 blocks of a 32x32 bitmap: 0 to 16.
+# Pixels in scikit-learn's copy are counts of set pixels in 4x4 blocks of a 32x32
+# bitmap: 0 to 16.
 MAX_PIXEL = 16.0
 
 
@@ -129,8 +136,11 @@ def load_digits_images(dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
     return x, digits.target.astype(np.int64)
 
 
-def digits_split(test_size: float = 0.25, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A fixed, stratified train/test split of the digits, normalised with training statistics.
+def digits_split(
+    test_size: float = 0.25, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A fixed, stratified train/test split of the digits, normalised with training
+    statistics.
 
     Stratified means every digit makes up the same share of both parts as of
     the whole set. Pixels are shifted and scaled by one mean and one standard
@@ -158,7 +168,9 @@ def digits_mean_std(test_size: float = 0.25, seed: int = 0) -> tuple[float, floa
     return float(x_train.mean()), float(x_train.std())
 
 
-def _split(test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _split(
+    test_size: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     x, y = load_digits_images(np.float32)
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=test_size, random_state=seed, stratify=y
@@ -171,13 +183,15 @@ def _is_int(value) -> bool:
 
 
 SHAPES = ("line", "circle", "square")
-"""The classes of :func:`synthetic_shapes`, in label order: 0 line, 1 circle, 2 square."""
+"""The classes of :func:`synthetic_shapes`, in label order: 0 line, 1 circle, 2 square.
+"""
 
 
 def synthetic_shapes(
     n: int, image_size: int = 16, seed: int = 0, noise: float = 0.05
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` grayscale images of a line, a circle or a square, drawn at random; labels 0, 1, 2.
+    """``n`` grayscale images of a line, a circle or a square, drawn at random; labels
+    0, 1, 2.
 
     Each image holds one white shape on black: a straight line at any angle,
     a circle outline, or an axis-aligned square outline, of random size and
@@ -196,7 +210,9 @@ def synthetic_shapes(
     if not _is_int(n) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
     if not _is_int(image_size) or image_size < 8:
-        raise ValueError(f"image_size must be an int >= 8 (smaller shapes are not recognisable), got {image_size!r}")
+        raise ValueError(
+            f"image_size must be an int >= 8 (smaller shapes are not recognisable), got {image_size!r}"
+        )
     if not isinstance(noise, numbers.Real) or isinstance(noise, bool):
         raise TypeError(f"noise must be a number, got {noise!r}")
     if not (math.isfinite(noise) and noise >= 0):
@@ -205,7 +221,12 @@ def synthetic_shapes(
         raise ValueError(f"seed must be an int >= 0, got {seed!r}")
     n, image_size = int(n), int(image_size)
     # The noise is drawn in float64 for all images at once: the largest array made here.
-    check_fits_in_memory("images", (n, 1, image_size, image_size), np.float64, f"n {n} and image_size {image_size}")
+    validate_fits_in_memory(
+        "images",
+        (n, 1, image_size, image_size),
+        np.float64,
+        f"n {n} and image_size {image_size}",
+    )
     rng = np.random.default_rng(int(seed))
     y = rng.permutation(np.arange(n) % len(SHAPES)).astype(np.int64)
     size = float(image_size)
@@ -221,13 +242,16 @@ def synthetic_shapes(
             angle = rng.uniform(0, math.pi)
             along = dx * math.cos(angle) + dy * math.sin(angle)
             across = -dx * math.sin(angle) + dy * math.cos(angle)
-            distance = np.hypot(np.maximum(np.abs(along) - radius, 0), across)  # to the segment
+            # to the segment
+            distance = np.hypot(np.maximum(np.abs(along) - radius, 0), across)
         elif SHAPES[label] == "circle":
             distance = np.abs(np.hypot(dx, dy) - radius)
         else:
             distance = np.abs(np.maximum(np.abs(dx), np.abs(dy)) - radius)
-        stroke = np.clip(half_width + 0.5 - distance, 0.0, 1.0)  # 1 on the stroke, fading over one pixel
-        x[k, 0] = stroke / stroke.max()  # a thin stroke may pass between pixel centres: its brightest pixel is 1
+        # 1 on the stroke, fading over one pixel
+        stroke = np.clip(half_width + 0.5 - distance, 0.0, 1.0)
+        # a thin stroke may pass between pixel centres: its brightest pixel is 1
+        x[k, 0] = stroke / stroke.max()
     if noise:
         x += rng.normal(0.0, noise, x.shape).astype(np.float32)
     return x, y

@@ -5,6 +5,7 @@ same way everywhere and before any loop or compiled kernel runs. They never
 modify their inputs: they return arrays (possibly the same objects) that the
 backends may read but must not write.
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,8 +37,11 @@ def memory_bytes() -> int:
         return 2**47
 
 
-def check_fits_in_memory(what: str, shape: tuple[int, ...], dtype: np.dtype, cause: str) -> None:
-    """Raise ValueError if an array of ``shape`` and ``dtype`` could not be held in memory.
+def validate_fits_in_memory(
+    what: str, shape: tuple[int, ...], dtype: np.dtype, cause: str
+) -> None:
+    """Raise ValueError if an array of ``shape`` and ``dtype`` could not be held in
+    memory.
 
     Sizes are Python ints, so the product is exact however large the
     arguments are. ``cause`` names the arguments that make the array so large.
@@ -81,7 +85,9 @@ def as_float_array(name: str, a, ndim: int | None = None) -> np.ndarray:
 
 
 def _as_float(name: str, a) -> np.ndarray:
-    """Convert to a float32 or float64 array: integers and booleans (and other floats) to float64."""
+    """Convert to a float32 or float64 array: integers and booleans (and other floats)
+    to float64.
+    """
     arr = np.asarray(a)
     if arr.dtype.kind in "biu":
         arr = arr.astype(np.float64)
@@ -93,11 +99,19 @@ def _as_float(name: str, a) -> np.ndarray:
 
 
 def as_pair(name: str, value, minimum: int) -> Pair:
-    """Turn an int or an (h, w) pair into a checked pair of ints in [minimum, 2**63 - 1]."""
-    # Quick paths for what layers pass on every call (plain ints, pairs of plain ints); bool is not int here.
+    """Turn an int or an (h, w) pair into a checked pair of ints in [minimum, 2**63 -
+    1].
+    """
+    # Quick paths for what layers pass on every call (plain ints, pairs of plain ints);
+    # bool is not int here.
     if type(value) is int and minimum <= value <= INT64_MAX:
         return value, value
-    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
+    if (
+        type(value) is tuple
+        and len(value) == 2
+        and type(value[0]) is int
+        and type(value[1]) is int
+    ):
         if minimum <= value[0] <= INT64_MAX and minimum <= value[1] <= INT64_MAX:
             return value
     items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
@@ -130,7 +144,7 @@ class Conv2dArgs(NamedTuple):
     dtype: np.dtype
 
 
-def check_conv2d(x, w, b=None, stride=1, padding=0, im2col: bool = False) -> Conv2dArgs:
+def validate_conv2d(x, w, b=None, stride=1, padding=0, im2col: bool = False) -> Conv2dArgs:
     """Check ``conv2d`` arguments; x (N, C, H, W), w (F, C, KH, KW), b (F,).
 
     Besides shapes, every size the convolution will allocate must fit in
@@ -153,21 +167,35 @@ def check_conv2d(x, w, b=None, stride=1, padding=0, im2col: bool = False) -> Con
             f"but w expects {wc} (shape {w.shape})"
         )
     if b is not None and b.shape[0] != f:
-        raise ValueError(f"b must have length {f} (one per filter in w {w.shape}), got shape {b.shape}")
+        raise ValueError(
+            f"b must have length {f} (one per filter in w {w.shape}), got shape {b.shape}"
+        )
     dtype = result_dtype(x, w, b)
     hp, wp = h + 2 * padding[0], wd + 2 * padding[1]
     if padding != (0, 0):
-        check_fits_in_memory("a padded input", (n, c, hp, wp), dtype, f"padding {padding}")
+        validate_fits_in_memory(
+            "a padded input", (n, c, hp, wp), dtype, f"padding {padding}"
+        )
     if kh > hp or kw > wp:
         raise ValueError(
             f"kernel {kh}x{kw} is larger than the padded input {hp}x{wp} "
             f"(x shape {x.shape}, padding {padding})"
         )
-    out_shape = (n, f, output_size(h, kh, stride[0], padding[0]), output_size(wd, kw, stride[1], padding[1]))
+    out_shape = (
+        n,
+        f,
+        output_size(h, kh, stride[0], padding[0]),
+        output_size(wd, kw, stride[1], padding[1]),
+    )
     cause = f"x {x.shape}, w {w.shape}, stride {stride} and padding {padding}"
-    check_fits_in_memory("an output", out_shape, dtype, cause)
+    validate_fits_in_memory("an output", out_shape, dtype, cause)
     if im2col:
-        check_fits_in_memory("an im2col matrix", (c * kh * kw, n * out_shape[2] * out_shape[3]), dtype, cause)
+        validate_fits_in_memory(
+            "an im2col matrix",
+            (c * kh * kw, n * out_shape[2] * out_shape[3]),
+            dtype,
+            cause,
+        )
     return Conv2dArgs(x, w, b, stride, padding, out_shape, dtype)
 
 
@@ -178,7 +206,7 @@ class Pool2dArgs(NamedTuple):
     out_shape: tuple[int, int, int, int]
 
 
-def check_pool2d(x, kernel_size, stride=None) -> Pool2dArgs:
+def validate_pool2d(x, kernel_size, stride=None) -> Pool2dArgs:
     """Check pooling arguments; x (N, C, H, W), stride defaults to kernel_size.
 
     Pooling pads nothing and its output is never larger than x, so sizes
@@ -189,8 +217,15 @@ def check_pool2d(x, kernel_size, stride=None) -> Pool2dArgs:
     x = as_float_array("x", x, ndim=4)
     n, c, h, w = x.shape
     if kernel_size[0] > h or kernel_size[1] > w:
-        raise ValueError(f"pooling window {kernel_size} is larger than the input {h}x{w} (x shape {x.shape})")
-    out_shape = (n, c, output_size(h, kernel_size[0], stride[0]), output_size(w, kernel_size[1], stride[1]))
+        raise ValueError(
+            f"pooling window {kernel_size} is larger than the input {h}x{w} (x shape {x.shape})"
+        )
+    out_shape = (
+        n,
+        c,
+        output_size(h, kernel_size[0], stride[0]),
+        output_size(w, kernel_size[1], stride[1]),
+    )
     return Pool2dArgs(x, kernel_size, stride, out_shape)
 
 
@@ -201,27 +236,33 @@ class LinearArgs(NamedTuple):
     dtype: np.dtype
 
 
-def check_linear(x, w, b=None) -> LinearArgs:
+def validate_linear(x, w, b=None) -> LinearArgs:
     """Check ``linear`` arguments; x (N, in), w (out, in), b (out,)."""
     x = as_float_array("x", x, ndim=2)
     w = as_float_array("w", w, ndim=2)
     if b is not None:
         b = as_float_array("b", b, ndim=1)
     if x.shape[1] != w.shape[1]:
-        raise ValueError(f"x has {x.shape[1]} features (shape {x.shape}) but w expects {w.shape[1]} (shape {w.shape})")
+        raise ValueError(
+            f"x has {x.shape[1]} features (shape {x.shape}) but w expects {w.shape[1]} (shape {w.shape})"
+        )
     if b is not None and b.shape[0] != w.shape[0]:
-        raise ValueError(f"b must have length {w.shape[0]} (one per output of w {w.shape}), got shape {b.shape}")
+        raise ValueError(
+            f"b must have length {w.shape[0]} (one per output of w {w.shape}), got shape {b.shape}"
+        )
     dtype = result_dtype(x, w, b)
-    check_fits_in_memory("an output", (x.shape[0], w.shape[0]), dtype, f"x {x.shape} and w {w.shape}")
+    validate_fits_in_memory(
+        "an output", (x.shape[0], w.shape[0]), dtype, f"x {x.shape} and w {w.shape}"
+    )
     return LinearArgs(x, w, b, dtype)
 
 
-def check_elementwise(x) -> np.ndarray:
+def validate_elementwise(x) -> np.ndarray:
     """Check the input of ``relu``: any shape of real numbers, not empty."""
     return as_float_array("x", x)
 
 
-def check_softmax(x, axis: int) -> tuple[np.ndarray, int]:
+def validate_softmax(x, axis: int) -> tuple[np.ndarray, int]:
     """Check ``softmax`` arguments and return the axis as a non-negative int."""
     x = as_float_array("x", x)
     if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
@@ -235,8 +276,12 @@ def check_softmax(x, axis: int) -> tuple[np.ndarray, int]:
 # The backward operators: the forward checks, then dy against the forward output shape.
 
 
-def check_gradient_shape(dy, expected: tuple[int, ...], operator: str, **inputs) -> np.ndarray:
-    """Check that ``dy`` has exactly the shape of the forward operator's output for these inputs."""
+def validate_gradient_shape(
+    dy, expected: tuple[int, ...], operator: str, **inputs
+) -> np.ndarray:
+    """Check that ``dy`` has exactly the shape of the forward operator's output for
+    these inputs.
+    """
     dy = as_float_array("dy", dy)
     if dy.shape != tuple(expected):
         described = ", ".join(f"{name} {value}" for name, value in inputs.items())
@@ -255,17 +300,28 @@ class Conv2dBackwardArgs(NamedTuple):
     dtype: np.dtype
 
 
-def check_conv2d_backward(dy, x, w, stride=1, padding=0, im2col: bool = False) -> Conv2dBackwardArgs:
-    """Check ``conv2d_backward`` arguments; dy must be (N, F, OH, OW), the forward output shape.
+def validate_conv2d_backward(
+    dy, x, w, stride=1, padding=0, im2col: bool = False
+) -> Conv2dBackwardArgs:
+    """Check ``conv2d_backward`` arguments; dy must be (N, F, OH, OW), the forward
+    output shape.
 
-    The sizes are the forward pass's (:func:`check_conv2d`): the gradient of
+    The sizes are the forward pass's (:func:`validate_conv2d`): the gradient of
     x is padded like x, and that of w as large as w.
     """
-    fwd = check_conv2d(x, w, None, stride, padding, im2col)
-    dy = check_gradient_shape(
-        dy, fwd.out_shape, "conv2d", x=fwd.x.shape, w=fwd.w.shape, stride=fwd.stride, padding=fwd.padding
+    fwd = validate_conv2d(x, w, None, stride, padding, im2col)
+    dy = validate_gradient_shape(
+        dy,
+        fwd.out_shape,
+        "conv2d",
+        x=fwd.x.shape,
+        w=fwd.w.shape,
+        stride=fwd.stride,
+        padding=fwd.padding,
     )
-    return Conv2dBackwardArgs(dy, fwd.x, fwd.w, fwd.stride, fwd.padding, result_dtype(dy, fwd.x, fwd.w))
+    return Conv2dBackwardArgs(
+        dy, fwd.x, fwd.w, fwd.stride, fwd.padding, result_dtype(dy, fwd.x, fwd.w)
+    )
 
 
 class Pool2dBackwardArgs(NamedTuple):
@@ -276,19 +332,28 @@ class Pool2dBackwardArgs(NamedTuple):
     dtype: np.dtype
 
 
-def check_pool2d_backward(dy, x, kernel_size, stride=None) -> Pool2dBackwardArgs:
-    """Check pooling backward arguments; dy must be (N, C, OH, OW), the forward output shape."""
-    fwd = check_pool2d(x, kernel_size, stride)
-    dy = check_gradient_shape(
-        dy, fwd.out_shape, "pooling", x=fwd.x.shape, kernel_size=fwd.kernel_size, stride=fwd.stride
+def validate_pool2d_backward(dy, x, kernel_size, stride=None) -> Pool2dBackwardArgs:
+    """Check pooling backward arguments; dy must be (N, C, OH, OW), the forward output
+    shape.
+    """
+    fwd = validate_pool2d(x, kernel_size, stride)
+    dy = validate_gradient_shape(
+        dy,
+        fwd.out_shape,
+        "pooling",
+        x=fwd.x.shape,
+        kernel_size=fwd.kernel_size,
+        stride=fwd.stride,
     )
-    return Pool2dBackwardArgs(dy, fwd.x, fwd.kernel_size, fwd.stride, result_dtype(dy, fwd.x))
+    return Pool2dBackwardArgs(
+        dy, fwd.x, fwd.kernel_size, fwd.stride, result_dtype(dy, fwd.x)
+    )
 
 
-def check_relu_backward(dy, x) -> tuple[np.ndarray, np.ndarray, np.dtype]:
+def validate_relu_backward(dy, x) -> tuple[np.ndarray, np.ndarray, np.dtype]:
     """Check ``relu_backward`` arguments; dy must have the shape of x."""
-    x = check_elementwise(x)
-    dy = check_gradient_shape(dy, x.shape, "relu", x=x.shape)
+    x = validate_elementwise(x)
+    dy = validate_gradient_shape(dy, x.shape, "relu", x=x.shape)
     return dy, x, result_dtype(dy, x)
 
 
@@ -299,15 +364,15 @@ class LinearBackwardArgs(NamedTuple):
     dtype: np.dtype
 
 
-def check_linear_backward(dy, x, w) -> LinearBackwardArgs:
+def validate_linear_backward(dy, x, w) -> LinearBackwardArgs:
     """Check ``linear_backward`` arguments; dy must be (N, out)."""
-    fwd = check_linear(x, w)
+    fwd = validate_linear(x, w)
     out_shape = (fwd.x.shape[0], fwd.w.shape[0])
-    dy = check_gradient_shape(dy, out_shape, "linear", x=fwd.x.shape, w=fwd.w.shape)
+    dy = validate_gradient_shape(dy, out_shape, "linear", x=fwd.x.shape, w=fwd.w.shape)
     return LinearBackwardArgs(dy, fwd.x, fwd.w, result_dtype(dy, fwd.x, fwd.w))
 
 
-def check_softmax_cross_entropy(logits, labels) -> tuple[np.ndarray, np.ndarray]:
+def validate_softmax_cross_entropy(logits, labels) -> tuple[np.ndarray, np.ndarray]:
     """Check logits (N, K) and integer labels (N,) with every label in [0, K)."""
     logits = as_float_array("logits", logits, ndim=2)
     n_rows, n_classes = logits.shape

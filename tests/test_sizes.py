@@ -164,7 +164,7 @@ def test_im2col_too_large_for_memory_is_refused_where_it_is_built():
             match=r"would make an im2col matrix of shape \(262144, 3940225\)",
         ):
             conv(ops, x, w)
-    assert validation.check_conv2d(x, w).out_shape == (1, 1, 1985, 1985)
+    assert validation.validate_conv2d(x, w).out_shape == (1, 1, 1985, 1985)
 
 
 @given(shape=st.lists(st.integers(0, 2**40), min_size=1, max_size=5))
@@ -174,6 +174,6 @@ def test_check_fits_in_memory_is_exact_for_any_size(shape):
         exact *= side
     if exact * 8 > validation.memory_bytes():
         with pytest.raises(ValueError, match="more than this machine's memory"):
-            validation.check_fits_in_memory("an array", tuple(shape), np.float64, "test")
+            validation.validate_fits_in_memory("an array", tuple(shape), np.float64, "test")
     else:
-        validation.check_fits_in_memory("an array", tuple(shape), np.float64, "test")
+        validation.validate_fits_in_memory("an array", tuple(shape), np.float64, "test")

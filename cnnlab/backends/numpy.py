@@ -6,6 +6,7 @@ the product with the flattened kernels is handed to BLAS.
 Pooling takes the maximum or mean of ``KH * KW`` strided slices, which reads
 memory in order instead of reducing over tiny trailing axes.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,16 +14,16 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from cnnlab.validation import (
     Pair,
-    check_conv2d,
-    check_conv2d_backward,
-    check_elementwise,
-    check_linear,
-    check_linear_backward,
-    check_pool2d,
-    check_pool2d_backward,
-    check_relu_backward,
-    check_softmax,
-    check_softmax_cross_entropy,
+    validate_conv2d,
+    validate_conv2d_backward,
+    validate_elementwise,
+    validate_linear,
+    validate_linear_backward,
+    validate_pool2d,
+    validate_pool2d_backward,
+    validate_relu_backward,
+    validate_softmax,
+    validate_softmax_cross_entropy,
 )
 
 
@@ -34,8 +35,14 @@ def pad2d(x: np.ndarray, padding: tuple[int, int]) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
 
 
-def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-    """Gather every receptive field of xp (N, C, Hp, Wp) into a (C*KH*KW, N*OH*OW) matrix.
+def im2col(
+    xp: np.ndarray,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    out_hw: tuple[int, int],
+) -> np.ndarray:
+    """Gather every receptive field of xp (N, C, Hp, Wp) into a (C*KH*KW, N*OH*OW)
+    matrix.
 
     One strided slice per kernel tap fills one block of rows, so the copy
     reads memory in order; this is the unrolling of Chellapilla et al. (2006).
@@ -45,18 +52,23 @@ def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], out
     cols = np.empty((c, kh, kw, n, oh, ow), dtype=xp.dtype)
     for di in range(kh):
         for dj in range(kw):
-            tap = xp[:, :, di : di + sh * (oh - 1) + 1 : sh, dj : dj + sw * (ow - 1) + 1 : sw]
+            tap = xp[
+                :, :, di : di + sh * (oh - 1) + 1 : sh, dj : dj + sw * (ow - 1) + 1 : sw
+            ]
             cols[:, di, dj] = tap.transpose(1, 0, 2, 3)
     return cols.reshape(c * kh * kw, n * oh * ow)
 
 
 def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
-    """2-D cross-correlation by im2col + GEMM; x (N, C, H, W), w (F, C, KH, KW) -> (N, F, OH, OW)."""
-    args = check_conv2d(x, w, b, stride, padding, im2col=True)
+    """2-D cross-correlation by im2col + GEMM; x (N, C, H, W), w (F, C, KH, KW) -> (N,
+    F, OH, OW).
+    """
+    args = validate_conv2d(x, w, b, stride, padding, im2col=True)
     n, f, oh, ow = args.out_shape
     xp = pad2d(args.x.astype(args.dtype, copy=False), args.padding)
     cols = im2col(xp, args.w.shape[2:], args.stride, (oh, ow))
-    out = args.w.astype(args.dtype, copy=False).reshape(f, -1) @ cols  # (F, N*OH*OW), one BLAS call
+    # (F, N*OH*OW), one BLAS call
+    out = args.w.astype(args.dtype, copy=False).reshape(f, -1) @ cols
     if args.b is not None:
         out += args.b.astype(args.dtype, copy=False)[:, None]
     return np.ascontiguousarray(out.reshape(f, n, oh, ow).transpose(1, 0, 2, 3))
@@ -68,12 +80,14 @@ def _window_slices(x: np.ndarray, kernel_size, stride, out_shape):
     oh, ow = out_shape[2:]
     for di in range(kh):
         for dj in range(kw):
-            yield x[:, :, di : di + sh * (oh - 1) + 1 : sh, dj : dj + sw * (ow - 1) + 1 : sw]
+            yield x[
+                :, :, di : di + sh * (oh - 1) + 1 : sh, dj : dj + sw * (ow - 1) + 1 : sw
+            ]
 
 
 def max_pool2d(x, kernel_size, stride=None) -> np.ndarray:
     """Maximum over each window; x (N, C, H, W), floor mode, no padding."""
-    args = check_pool2d(x, kernel_size, stride)
+    args = validate_pool2d(x, kernel_size, stride)
     slices = _window_slices(args.x, args.kernel_size, args.stride, args.out_shape)
     out = next(slices).copy()
     for window_tap in slices:
@@ -83,7 +97,7 @@ def max_pool2d(x, kernel_size, stride=None) -> np.ndarray:
 
 def avg_pool2d(x, kernel_size, stride=None) -> np.ndarray:
     """Mean over each window; x (N, C, H, W), floor mode, no padding."""
-    args = check_pool2d(x, kernel_size, stride)
+    args = validate_pool2d(x, kernel_size, stride)
     slices = _window_slices(args.x, args.kernel_size, args.stride, args.out_shape)
     out = next(slices).copy()
     for window_tap in slices:
@@ -94,22 +108,26 @@ def avg_pool2d(x, kernel_size, stride=None) -> np.ndarray:
 
 def relu(x) -> np.ndarray:
     """max(x, 0) elementwise, any shape."""
-    x = check_elementwise(x)
+    x = validate_elementwise(x)
     return np.maximum(x, 0).astype(x.dtype, copy=False)
 
 
 def linear(x, w, b=None) -> np.ndarray:
     """Fully connected layer ``x @ w.T + b``; x (N, in), w (out, in) -> (N, out)."""
-    args = check_linear(x, w, b)
-    out = args.x.astype(args.dtype, copy=False) @ args.w.astype(args.dtype, copy=False).T
+    args = validate_linear(x, w, b)
+    out = (
+        args.x.astype(args.dtype, copy=False) @ args.w.astype(args.dtype, copy=False).T
+    )
     if args.b is not None:
         out += args.b
     return out
 
 
 def softmax(x, axis=-1) -> np.ndarray:
-    """exp(x) / sum(exp(x)) along ``axis``, shifted by the maximum so it never overflows."""
-    x, axis = check_softmax(x, axis)
+    """exp(x) / sum(exp(x)) along ``axis``, shifted by the maximum so it never
+    overflows.
+    """
+    x, axis = validate_softmax(x, axis)
     exps = np.exp(x - x.max(axis=axis, keepdims=True))
     return exps / exps.sum(axis=axis, keepdims=True)
 
@@ -125,9 +143,11 @@ def softmax(x, axis=-1) -> np.ndarray:
 # backward checks of :mod:`cnnlab.validation` run before any arithmetic.
 
 
-
-def window_taps(a: np.ndarray, kernel_size: Pair, stride: Pair, out_hw: tuple[int, int]):
-    """Yield, for each tap (di, dj) of the pooling or kernel window, the strided view of a (N, C, H, W) it covers.
+def window_taps(
+    a: np.ndarray, kernel_size: Pair, stride: Pair, out_hw: tuple[int, int]
+):
+    """Yield, for each tap (di, dj) of the pooling or kernel window, the strided view of
+    a (N, C, H, W) it covers.
 
     ``view[:, :, i, j]`` is ``a[:, :, i*sh + di, j*sw + dj]``, element (di, dj)
     of window (i, j). A view never holds one element twice, so ``view += g``
@@ -137,11 +157,16 @@ def window_taps(a: np.ndarray, kernel_size: Pair, stride: Pair, out_hw: tuple[in
     (kh, kw), (sh, sw), (oh, ow) = kernel_size, stride, out_hw
     for di in range(kh):
         for dj in range(kw):
-            yield a[:, :, di : di + sh * (oh - 1) + 1 : sh, dj : dj + sw * (ow - 1) + 1 : sw]
+            yield a[
+                :, :, di : di + sh * (oh - 1) + 1 : sh, dj : dj + sw * (ow - 1) + 1 : sw
+            ]
 
 
-def conv2d_backward(dy, x, w, stride=1, padding=0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of ``conv2d`` with respect to x (N, C, H, W), w (F, C, KH, KW) and b (F,).
+def conv2d_backward(
+    dy, x, w, stride=1, padding=0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of ``conv2d`` with respect to x (N, C, H, W), w (F, C, KH, KW) and b
+    (F,).
 
     dy is (N, F, OH, OW). The gradient of a convolution is two more
     convolutions (Dumoulin & Visin 2016, section 4):
@@ -164,7 +189,7 @@ def conv2d_backward(dy, x, w, stride=1, padding=0) -> tuple[np.ndarray, np.ndarr
 
     ``db`` is dy summed over the batch and both spatial axes.
     """
-    args = check_conv2d_backward(dy, x, w, stride, padding, im2col=True)
+    args = validate_conv2d_backward(dy, x, w, stride, padding, im2col=True)
     dtype = args.dtype
     dy, x, w = (a.astype(dtype, copy=False) for a in (args.dy, args.x, args.w))
     (sh, sw), (ph, pw) = args.stride, args.padding
@@ -172,14 +197,17 @@ def conv2d_backward(dy, x, w, stride=1, padding=0) -> tuple[np.ndarray, np.ndarr
     kh, kw = w.shape[2:]
 
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # (N, C, OH, OW, KH, KW)
+    # (N, C, OH, OW, KH, KW)
+    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
     dw = np.tensordot(dy, windows, axes=([0, 2, 3], [0, 2, 3]))  # (F, C, KH, KW)
     db = dy.sum(axis=(0, 2, 3))
 
     shares = np.tensordot(dy, w, axes=([1], [0]))  # (N, OH, OW, C, KH, KW)
     shares = shares.transpose(0, 3, 4, 5, 1, 2)  # (N, C, KH, KW, OH, OW)
     dxp = np.zeros(xp.shape, dtype)
-    for (di, dj), tap in zip(np.ndindex(kh, kw), window_taps(dxp, (kh, kw), args.stride, dy.shape[2:])):
+    for (di, dj), tap in zip(
+        np.ndindex(kh, kw), window_taps(dxp, (kh, kw), args.stride, dy.shape[2:])
+    ):
         tap += shares[:, :, di, dj]
     dx = np.ascontiguousarray(dxp[:, :, ph : ph + height, pw : pw + width])
     return dx, np.ascontiguousarray(dw), db
@@ -193,7 +221,7 @@ def max_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
     replaces the running maximum when it is greater or NaN. That is the
     first of equal maxima, or the last NaN. Overlapping windows add up.
     """
-    args = check_pool2d_backward(dy, x, kernel_size, stride)
+    args = validate_pool2d_backward(dy, x, kernel_size, stride)
     dy = args.dy.astype(args.dtype, copy=False)
     x_taps = window_taps(args.x, args.kernel_size, args.stride, dy.shape[2:])
     best = next(x_taps).copy()
@@ -203,7 +231,9 @@ def max_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
         best[wins] = x_tap[wins]
         best_tap[wins] = k
     dx = np.zeros(args.x.shape, args.dtype)
-    for k, dx_tap in enumerate(window_taps(dx, args.kernel_size, args.stride, dy.shape[2:])):
+    for k, dx_tap in enumerate(
+        window_taps(dx, args.kernel_size, args.stride, dy.shape[2:])
+    ):
         dx_tap += np.where(best_tap == k, dy, 0)
     return dx
 
@@ -213,8 +243,10 @@ def avg_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
 
     Every element of a window gets an equal share, ``dy / (KH * KW)``.
     """
-    args = check_pool2d_backward(dy, x, kernel_size, stride)
-    share = args.dy.astype(args.dtype, copy=False) / (args.kernel_size[0] * args.kernel_size[1])
+    args = validate_pool2d_backward(dy, x, kernel_size, stride)
+    share = args.dy.astype(args.dtype, copy=False) / (
+        args.kernel_size[0] * args.kernel_size[1]
+    )
     dx = np.zeros(args.x.shape, args.dtype)
     for dx_tap in window_taps(dx, args.kernel_size, args.stride, share.shape[2:]):
         dx_tap += share
@@ -222,14 +254,18 @@ def avg_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
 
 
 def relu_backward(dy, x) -> np.ndarray:
-    """Gradient of ``relu``: zero where x <= 0 (also at x == 0), dy elsewhere (also at NaN). Any shape."""
-    dy, x, dtype = check_relu_backward(dy, x)
+    """Gradient of ``relu``: zero where x <= 0 (also at x == 0), dy elsewhere (also at
+    NaN). Any shape.
+    """
+    dy, x, dtype = validate_relu_backward(dy, x)
     return np.where(x <= 0, 0, dy).astype(dtype, copy=False)
 
 
 def linear_backward(dy, x, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of ``linear`` (``y = x @ w.T + b``); dy (N, out) -> dx (N, in), dw (out, in), db (out,)."""
-    args = check_linear_backward(dy, x, w)
+    """Gradients of ``linear`` (``y = x @ w.T + b``); dy (N, out) -> dx (N, in), dw
+    (out, in), db (out,).
+    """
+    args = validate_linear_backward(dy, x, w)
     dy, x, w = (a.astype(args.dtype, copy=False) for a in (args.dy, args.x, args.w))
     return dy @ w, dy.T @ x, dy.sum(axis=0)
 
@@ -243,7 +279,7 @@ def softmax_cross_entropy(logits, labels) -> tuple[np.floating, np.ndarray]:
     The log-sum-exp is shifted by each row's maximum so large logits never
     overflow (Goodfellow et al. 2016, section 4.1).
     """
-    logits, labels = check_softmax_cross_entropy(logits, labels)
+    logits, labels = validate_softmax_cross_entropy(logits, labels)
     rows = np.arange(logits.shape[0])
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))

@@ -5,6 +5,7 @@ its edges and does all arithmetic in pure Python, one multiply-add at a time,
 so that every faster backend has something obvious to be checked against.
 It is slow on purpose: chapter 2 measures what each multiply-add costs.
 """
+
 from __future__ import annotations
 
 import math
@@ -12,16 +13,16 @@ import math
 import numpy as np
 
 from cnnlab.validation import (
-    check_conv2d,
-    check_conv2d_backward,
-    check_elementwise,
-    check_linear,
-    check_linear_backward,
-    check_pool2d,
-    check_pool2d_backward,
-    check_relu_backward,
-    check_softmax,
-    check_softmax_cross_entropy,
+    validate_conv2d,
+    validate_conv2d_backward,
+    validate_elementwise,
+    validate_linear,
+    validate_linear_backward,
+    validate_pool2d,
+    validate_pool2d_backward,
+    validate_relu_backward,
+    validate_softmax,
+    validate_softmax_cross_entropy,
 )
 
 
@@ -32,7 +33,7 @@ def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
     is (N, F, OH, OW) with ``OH = (H + 2*ph - KH) // sh + 1``. Same semantics
     as ``torch.nn.functional.conv2d`` (LeCun et al. 1998).
     """
-    args = check_conv2d(x, w, b, stride, padding)
+    args = validate_conv2d(x, w, b, stride, padding)
     (sh, sw), (ph, pw) = args.stride, args.padding
     n_batch, n_filters, out_h, out_w = args.out_shape
     _, channels, height, width = args.x.shape
@@ -55,8 +56,11 @@ def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
                             for dj in range(kw):
                                 col = j * sw + dj - pw
                                 inside = 0 <= r < height and 0 <= col < width
-                                # A tap on the padding adds 0 * w: NaN if w is inf or NaN, as in PyTorch.
-                                acc += (xs[n][c][r][col] if inside else 0.0) * ws[f][c][di][dj]
+                                # A tap on the padding adds 0 * w: NaN if w is inf or
+                                # NaN, as in PyTorch.
+                                acc += (xs[n][c][r][col] if inside else 0.0) * ws[f][c][
+                                    di
+                                ][dj]
                     row.append(acc)
                 rows.append(row)
             maps.append(rows)
@@ -65,8 +69,10 @@ def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
 
 
 def _pool2d(x, kernel_size, stride, reduce) -> np.ndarray:
-    """Apply ``reduce(window, dtype)`` to each window, a list of Python floats in row-major order."""
-    args = check_pool2d(x, kernel_size, stride)
+    """Apply ``reduce(window, dtype)`` to each window, a list of Python floats in
+    row-major order.
+    """
+    args = validate_pool2d(x, kernel_size, stride)
     (kh, kw), (sh, sw) = args.kernel_size, args.stride
     n_batch, channels, out_h, out_w = args.out_shape
     xs = args.x.tolist()
@@ -74,7 +80,14 @@ def _pool2d(x, kernel_size, stride, reduce) -> np.ndarray:
         [
             [
                 [
-                    reduce([xs[n][c][i * sh + di][j * sw + dj] for di in range(kh) for dj in range(kw)], args.x.dtype)
+                    reduce(
+                        [
+                            xs[n][c][i * sh + di][j * sw + dj]
+                            for di in range(kh)
+                            for dj in range(kw)
+                        ],
+                        args.x.dtype,
+                    )
                     for j in range(out_w)
                 ]
                 for i in range(out_h)
@@ -87,7 +100,8 @@ def _pool2d(x, kernel_size, stride, reduce) -> np.ndarray:
 
 
 def _max(window: list, dtype: np.dtype) -> float:
-    """PyTorch's maximum: in order, a value replaces the running maximum when greater or NaN.
+    """PyTorch's maximum: in order, a value replaces the running maximum when greater or
+    NaN.
 
     So a window that holds a NaN has maximum NaN; builtin ``max`` would keep
     a number over a NaN that comes after it.
@@ -115,7 +129,9 @@ def avg_pool2d(x, kernel_size, stride=None) -> np.ndarray:
 
 
 def _mean(window: list, dtype: np.dtype) -> float:
-    """Sum in ``dtype`` (numpy scalars round each float32 sum, Python floats are float64), then divide."""
+    """Sum in ``dtype`` (numpy scalars round each float32 sum, Python floats are
+    float64), then divide.
+    """
     real = dtype.type if dtype == np.float32 else float
     total = real(0)
     for value in window:
@@ -125,17 +141,21 @@ def _mean(window: list, dtype: np.dtype) -> float:
 
 def relu(x) -> np.ndarray:
     """max(x, 0) elementwise, any shape."""
-    x = check_elementwise(x)
-    flat = [0.0 if v <= 0.0 else v for v in x.ravel().tolist()]  # NaN stays NaN, as in NumPy
+    x = validate_elementwise(x)
+    # NaN stays NaN, as in NumPy
+    flat = [0.0 if v <= 0.0 else v for v in x.ravel().tolist()]
     return np.array(flat, dtype=x.dtype).reshape(x.shape)
 
 
 def linear(x, w, b=None) -> np.ndarray:
     """Fully connected layer ``x @ w.T + b``; x (N, in), w (out, in), b (out,)."""
-    args = check_linear(x, w, b)
+    args = validate_linear(x, w, b)
     xs, ws = args.x.tolist(), args.w.tolist()
     bs = args.b.tolist() if args.b is not None else [0.0] * len(ws)
-    out = [[bs[o] + sum(xi * wi for xi, wi in zip(row, ws[o])) for o in range(len(ws))] for row in xs]
+    out = [
+        [bs[o] + sum(xi * wi for xi, wi in zip(row, ws[o])) for o in range(len(ws))]
+        for row in xs
+    ]
     return np.array(out, dtype=args.dtype)
 
 
@@ -145,7 +165,7 @@ def softmax(x, axis=-1) -> np.ndarray:
     Subtracting the maximum first leaves the result unchanged but keeps
     ``exp`` from overflowing (Goodfellow et al. 2016, section 4.1).
     """
-    x, axis = check_softmax(x, axis)
+    x, axis = validate_softmax(x, axis)
     moved = np.moveaxis(x, axis, -1)
     rows = []
     for row in moved.reshape(-1, moved.shape[-1]).tolist():
@@ -153,7 +173,9 @@ def softmax(x, axis=-1) -> np.ndarray:
         exps = [math.exp(v - top) for v in row]
         total = sum(exps)
         rows.append([e / total for e in exps])
-    return np.ascontiguousarray(np.moveaxis(np.array(rows, dtype=x.dtype).reshape(moved.shape), -1, axis))
+    return np.ascontiguousarray(
+        np.moveaxis(np.array(rows, dtype=x.dtype).reshape(moved.shape), -1, axis)
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -172,8 +194,11 @@ def _zeros(*shape: int) -> list:
     return [_zeros(*shape[1:]) for _ in range(shape[0])]
 
 
-def conv2d_backward(dy, x, w, stride=1, padding=0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of ``conv2d`` with respect to x (N, C, H, W), w (F, C, KH, KW) and b (F,); dy is (N, F, OH, OW).
+def conv2d_backward(
+    dy, x, w, stride=1, padding=0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of ``conv2d`` with respect to x (N, C, H, W), w (F, C, KH, KW) and b
+    (F,); dy is (N, F, OH, OW).
 
     The loops of the forward pass: output (n, f, i, j) read input
     (n, c, i*sh + di - ph, j*sw + dj - pw) times w[f, c, di, dj], so its
@@ -181,7 +206,7 @@ def conv2d_backward(dy, x, w, stride=1, padding=0) -> tuple[np.ndarray, np.ndarr
     Taps on the zero padding add g * 0 into dw (NaN if g is inf or NaN, as
     in PyTorch) and send nothing to dx, which has no padding.
     """
-    args = check_conv2d_backward(dy, x, w, stride, padding)
+    args = validate_conv2d_backward(dy, x, w, stride, padding)
     (sh, sw), (ph, pw) = args.stride, args.padding
     n_batch, channels, height, width = args.x.shape
     n_filters, _, kh, kw = args.w.shape
@@ -206,11 +231,16 @@ def conv2d_backward(dy, x, w, stride=1, padding=0) -> tuple[np.ndarray, np.ndarr
                                 else:  # the tap read a padding zero: g * 0, NaN if g is
                                     dw[f][c][di][dj] += g * 0.0
     dtype = args.dtype
-    return np.array(dx, dtype).reshape(args.x.shape), np.array(dw, dtype).reshape(args.w.shape), np.array(db, dtype)
+    return (
+        np.array(dx, dtype).reshape(args.x.shape),
+        np.array(dw, dtype).reshape(args.w.shape),
+        np.array(db, dtype),
+    )
 
 
 def _argmax(window: list, image: list) -> tuple[int, int]:
-    """PyTorch's maximum of a window of (row, column) places: in order, a value replaces the
+    """PyTorch's maximum of a window of (row, column) places: in order, a value replaces
+    the
     running maximum when it is greater or NaN, so the first of equal maxima, or the last NaN."""
     best_at = window[0]
     best = image[best_at[0]][best_at[1]]
@@ -222,7 +252,7 @@ def _argmax(window: list, image: list) -> tuple[int, int]:
 
 
 def _pool2d_backward(dy, x, kernel_size, stride, take_max: bool) -> np.ndarray:
-    args = check_pool2d_backward(dy, x, kernel_size, stride)
+    args = validate_pool2d_backward(dy, x, kernel_size, stride)
     (kh, kw), (sh, sw) = args.kernel_size, args.stride
     n_batch, channels, out_h, out_w = args.dy.shape
     dys, xs = args.dy.tolist(), args.x.tolist()
@@ -234,7 +264,11 @@ def _pool2d_backward(dy, x, kernel_size, stride, take_max: bool) -> np.ndarray:
             for i in range(out_h):
                 for j in range(out_w):
                     g = dys[n][c][i][j]
-                    window = [(i * sh + di, j * sw + dj) for di in range(kh) for dj in range(kw)]
+                    window = [
+                        (i * sh + di, j * sw + dj)
+                        for di in range(kh)
+                        for dj in range(kw)
+                    ]
                     if take_max:
                         r, col = _argmax(window, image)
                         grad[r][col] += g
@@ -245,29 +279,38 @@ def _pool2d_backward(dy, x, kernel_size, stride, take_max: bool) -> np.ndarray:
 
 
 def max_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
-    """Gradient of ``max_pool2d``: each window's dy goes to its first maximum (its last NaN); x (N, C, H, W)."""
+    """Gradient of ``max_pool2d``: each window's dy goes to its first maximum (its last
+    NaN); x (N, C, H, W).
+    """
     return _pool2d_backward(dy, x, kernel_size, stride, True)
 
 
 def avg_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
-    """Gradient of ``avg_pool2d``: each window's dy is shared equally by its KH*KW inputs; x (N, C, H, W)."""
+    """Gradient of ``avg_pool2d``: each window's dy is shared equally by its KH*KW
+    inputs; x (N, C, H, W).
+    """
     return _pool2d_backward(dy, x, kernel_size, stride, False)
 
 
 def relu_backward(dy, x) -> np.ndarray:
-    """Gradient of ``relu``: zero where x <= 0 (also at x == 0), dy elsewhere (also at NaN). Any shape."""
-    dy, x, dtype = check_relu_backward(dy, x)
-    flat = [0.0 if v <= 0.0 else g for g, v in zip(dy.ravel().tolist(), x.ravel().tolist())]
+    """Gradient of ``relu``: zero where x <= 0 (also at x == 0), dy elsewhere (also at
+    NaN). Any shape.
+    """
+    dy, x, dtype = validate_relu_backward(dy, x)
+    flat = [
+        0.0 if v <= 0.0 else g for g, v in zip(dy.ravel().tolist(), x.ravel().tolist())
+    ]
     return np.array(flat, dtype).reshape(x.shape)
 
 
 def linear_backward(dy, x, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of ``linear`` (``y = x @ w.T + b``); dy (N, out) -> dx (N, in), dw (out, in), db (out,).
+    """Gradients of ``linear`` (``y = x @ w.T + b``); dy (N, out) -> dx (N, in), dw
+    (out, in), db (out,).
 
     ``y[n][o]`` summed ``x[n][k] * w[o][k]`` over k, so its gradient g adds
     ``g * w[o][k]`` to ``dx[n][k]`` and ``g * x[n][k]`` to ``dw[o][k]``.
     """
-    args = check_linear_backward(dy, x, w)
+    args = validate_linear_backward(dy, x, w)
     dys, xs, ws = args.dy.tolist(), args.x.tolist(), args.w.tolist()
     n_rows, n_in = args.x.shape
     n_out = args.w.shape[0]
@@ -284,13 +327,14 @@ def linear_backward(dy, x, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def softmax_cross_entropy(logits, labels) -> tuple[np.floating, np.ndarray]:
-    """Mean cross-entropy of softmax(logits) (N, K) against int labels (N,), and dlogits (N, K).
+    """Mean cross-entropy of softmax(logits) (N, K) against int labels (N,), and dlogits
+    (N, K).
 
     ``dlogits = (softmax(logits) - onehot(labels)) / N``. Each row is shifted
     by its maximum before ``exp``, so large logits never overflow
     (Goodfellow et al. 2016, section 4.1).
     """
-    logits, labels = check_softmax_cross_entropy(logits, labels)
+    logits, labels = validate_softmax_cross_entropy(logits, labels)
     rows, targets = logits.tolist(), labels.tolist()
     n_rows = len(rows)
     total, dlogits = 0.0, []

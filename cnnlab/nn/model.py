@@ -22,8 +22,8 @@ respect to its input. A network that ends in :class:`Softmax` is trained on
 the scores before it::
 
     logits = model.logits(x)                        # every layer but the final Softmax
-    loss, dlogits = ops.softmax_cross_entropy(logits, labels)
-    model.backward(dlogits)                         # fills layer.grads, last layer first
+    loss, dlogits = ops.softmax_cross_entropy(logits, labels) model.backward(dlogits)
+    # fills layer.grads, last layer first
 
 The softmax and the cross-entropy are differentiated together:
 their combined gradient, ``(softmax(logits) - onehot(labels)) / N``, is
@@ -33,6 +33,7 @@ The Softmax layer stays in the model for inference, where ``model(x)``
 returns probabilities, and has a backward pass of its own for any other
 loss on probabilities.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,7 +44,7 @@ from types import ModuleType
 import numpy as np
 
 import cnnlab
-from cnnlab.validation import as_pair, check_fits_in_memory, output_size
+from cnnlab.validation import as_pair, validate_fits_in_memory, output_size
 
 __all__ = [
     "Layer",
@@ -73,11 +74,15 @@ def _count(name: str, value) -> int:
 
 
 def _rng(name: str, value) -> np.random.Generator:
-    """A generator from a ``np.random.Generator``, a seed (an int >= 0) or None, or a clear error."""
+    """A generator from a ``np.random.Generator``, a seed (an int >= 0) or None, or a
+    clear error.
+    """
     if isinstance(value, np.random.Generator) or value is None:
         return np.random.default_rng(value)
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a np.random.Generator, an int >= 0 or None, got {value!r}")
+        raise TypeError(
+            f"{name} must be a np.random.Generator, an int >= 0 or None, got {value!r}"
+        )
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value!r}")
     return np.random.default_rng(int(value))
@@ -113,7 +118,7 @@ def he_normal(shape: Shape, fan_in: int, rng: Rng = None) -> np.ndarray:
     fan_in = _count("fan_in", fan_in)
     rng = _rng("rng", rng)
     # The draws are float64 before the cast: that is the largest array made here.
-    check_fits_in_memory("weights", shape, np.float64, f"shape {shape}")
+    validate_fits_in_memory("weights", shape, np.float64, f"shape {shape}")
     return (rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)).astype(np.float32)
 
 
@@ -135,10 +140,13 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.last_input: np.ndarray | None = None
-        self._fitting_shape: Shape | None = None  # the last input shape that passed output_shape
+        # the last input shape that passed output_shape
+        self._fitting_shape: Shape | None = None
 
     def output_shape(self, input_shape: Shape) -> Shape:
-        """Shape of the output for an input of ``input_shape``; ValueError if it does not fit."""
+        """Shape of the output for an input of ``input_shape``; ValueError if it does
+        not fit.
+        """
         raise NotImplementedError
 
     def forward(self, x, ops: ModuleType) -> np.ndarray:
@@ -146,16 +154,21 @@ class Layer:
         raise NotImplementedError
 
     def backward(self, dy, ops: ModuleType) -> np.ndarray:
-        """Gradient with respect to ``last_input``, given ``dy``, the gradient with respect to the output.
+        """Gradient with respect to ``last_input``, given ``dy``, the gradient with
+        respect to the output.
 
         Also sets ``grads``. Uses the backward operators of the backend module ``ops``.
         """
         raise NotImplementedError
 
     def _input_for_backward(self) -> np.ndarray:
-        """The input of the last forward pass, which every backward pass differentiates at."""
+        """The input of the last forward pass, which every backward pass differentiates
+        at.
+        """
         if self.last_input is None:
-            raise RuntimeError(f"{self!r}: backward needs the input of a forward pass; call forward first")
+            raise RuntimeError(
+                f"{self!r}: backward needs the input of a forward pass; call forward first"
+            )
         return self.last_input
 
     def _remember(self, x) -> np.ndarray:
@@ -172,21 +185,31 @@ class Layer:
         return x
 
     def _misfit(self, expected: str, input_shape: Shape) -> ValueError:
-        return ValueError(f"{self!r} expects input {expected}, got shape {tuple(input_shape)}")
+        return ValueError(
+            f"{self!r} expects input {expected}, got shape {tuple(input_shape)}"
+        )
 
     def _param_text(self) -> str:
         return ", ".join(f"{name} {value.shape}" for name, value in self.params.items())
 
 
 class Conv2d(Layer):
-    """2-D convolution: x (N, C, H, W) -> (N, F, OH, OW), weights w (F, C, KH, KW) and bias b (F,).
+    """2-D convolution: x (N, C, H, W) -> (N, F, OH, OW), weights w (F, C, KH, KW) and
+    bias b (F,).
 
     Weights use He initialisation with fan-in ``C * KH * KW``, drawn from
     ``rng`` (a ``np.random.Generator`` or a seed); biases start at zero.
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, *, rng: Rng = None
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        *,
+        rng: Rng = None,
     ) -> None:
         super().__init__()
         self.in_channels = _count("in_channels", in_channels)
@@ -195,12 +218,18 @@ class Conv2d(Layer):
         self.stride = as_pair("stride", stride, minimum=1)
         self.padding = as_pair("padding", padding, minimum=0)
         kh, kw = self.kernel_size
-        check_fits_in_memory(
-            "weights", (self.out_channels, self.in_channels, kh, kw), np.float64,
+        validate_fits_in_memory(
+            "weights",
+            (self.out_channels, self.in_channels, kh, kw),
+            np.float64,
             f"in_channels {self.in_channels}, out_channels {self.out_channels} and kernel_size {self.kernel_size}",
         )
         self.params = {
-            "w": he_normal((self.out_channels, self.in_channels, kh, kw), self.in_channels * kh * kw, rng),
+            "w": he_normal(
+                (self.out_channels, self.in_channels, kh, kw),
+                self.in_channels * kh * kw,
+                rng,
+            ),
             "b": np.zeros(self.out_channels, np.float32),
         }
 
@@ -219,11 +248,19 @@ class Conv2d(Layer):
 
     def forward(self, x, ops: ModuleType) -> np.ndarray:
         x = self._remember(x)
-        return ops.conv2d(x, self.params["w"], self.params["b"], stride=self.stride, padding=self.padding)
+        return ops.conv2d(
+            x,
+            self.params["w"],
+            self.params["b"],
+            stride=self.stride,
+            padding=self.padding,
+        )
 
     def backward(self, dy, ops: ModuleType) -> np.ndarray:
         x = self._input_for_backward()
-        dx, dw, db = ops.conv2d_backward(dy, x, self.params["w"], stride=self.stride, padding=self.padding)
+        dx, dw, db = ops.conv2d_backward(
+            dy, x, self.params["w"], stride=self.stride, padding=self.padding
+        )
         self.grads = {"w": dw, "b": db}
         return dx
 
@@ -251,12 +288,16 @@ class ReLU(Layer):
 
 
 class _Pool2d(Layer):
-    """Shared shape logic of the pooling layers: x (N, C, H, W) -> (N, C, OH, OW), no parameters."""
+    """Shared shape logic of the pooling layers: x (N, C, H, W) -> (N, C, OH, OW), no
+    parameters.
+    """
 
     def __init__(self, kernel_size, stride=None) -> None:
         super().__init__()
         self.kernel_size = as_pair("kernel_size", kernel_size, minimum=1)
-        self.stride = self.kernel_size if stride is None else as_pair("stride", stride, minimum=1)
+        self.stride = (
+            self.kernel_size if stride is None else as_pair("stride", stride, minimum=1)
+        )
 
     def output_shape(self, input_shape: Shape) -> Shape:
         if len(input_shape) != 4:
@@ -264,7 +305,9 @@ class _Pool2d(Layer):
         n, c, h, w = input_shape
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         if kh > h or kw > w:
-            raise ValueError(f"{self!r}: the {kh}x{kw} window does not fit the input of shape {tuple(input_shape)}")
+            raise ValueError(
+                f"{self!r}: the {kh}x{kw} window does not fit the input of shape {tuple(input_shape)}"
+            )
         return (n, c, output_size(h, kh, sh), output_size(w, kw, sw))
 
     def __repr__(self) -> str:
@@ -278,7 +321,9 @@ class MaxPool2d(_Pool2d):
         return ops.max_pool2d(self._remember(x), self.kernel_size, self.stride)
 
     def backward(self, dy, ops: ModuleType) -> np.ndarray:
-        return ops.max_pool2d_backward(dy, self._input_for_backward(), self.kernel_size, self.stride)
+        return ops.max_pool2d_backward(
+            dy, self._input_for_backward(), self.kernel_size, self.stride
+        )
 
 
 class AvgPool2d(_Pool2d):
@@ -288,11 +333,15 @@ class AvgPool2d(_Pool2d):
         return ops.avg_pool2d(self._remember(x), self.kernel_size, self.stride)
 
     def backward(self, dy, ops: ModuleType) -> np.ndarray:
-        return ops.avg_pool2d_backward(dy, self._input_for_backward(), self.kernel_size, self.stride)
+        return ops.avg_pool2d_backward(
+            dy, self._input_for_backward(), self.kernel_size, self.stride
+        )
 
 
 class Flatten(Layer):
-    """(N, ...) -> (N, everything else): feature maps in, one feature vector per image out."""
+    """(N, ...) -> (N, everything else): feature maps in, one feature vector per image
+    out.
+    """
 
     def output_shape(self, input_shape: Shape) -> Shape:
         if len(input_shape) < 2:
@@ -307,10 +356,15 @@ class Flatten(Layer):
         x = self._input_for_backward()
         dy = np.asarray(dy)
         if dy.dtype.kind not in "biuf":
-            raise TypeError(f"{self!r}: dy must hold real numbers, got dtype {dy.dtype}")
+            raise TypeError(
+                f"{self!r}: dy must hold real numbers, got dtype {dy.dtype}"
+            )
         if dy.shape != (x.shape[0], x.size // x.shape[0]):
-            raise ValueError(f"{self!r}: dy must have the output shape {self.output_shape(x.shape)}, got {dy.shape}")
-        return dy.reshape(x.shape)  # each input element went to one output element, unchanged
+            raise ValueError(
+                f"{self!r}: dy must have the output shape {self.output_shape(x.shape)}, got {dy.shape}"
+            )
+        # each input element went to one output element, unchanged
+        return dy.reshape(x.shape)
 
     def __repr__(self) -> str:
         return "Flatten()"
@@ -327,12 +381,16 @@ class Linear(Layer):
         super().__init__()
         self.in_features = _count("in_features", in_features)
         self.out_features = _count("out_features", out_features)
-        check_fits_in_memory(
-            "weights", (self.out_features, self.in_features), np.float64,
+        validate_fits_in_memory(
+            "weights",
+            (self.out_features, self.in_features),
+            np.float64,
             f"in_features {self.in_features} and out_features {self.out_features}",
         )
         self.params = {
-            "w": he_normal((self.out_features, self.in_features), self.in_features, rng),
+            "w": he_normal(
+                (self.out_features, self.in_features), self.in_features, rng
+            ),
             "b": np.zeros(self.out_features, np.float32),
         }
 
@@ -345,12 +403,16 @@ class Linear(Layer):
         return ops.linear(self._remember(x), self.params["w"], self.params["b"])
 
     def backward(self, dy, ops: ModuleType) -> np.ndarray:
-        dx, dw, db = ops.linear_backward(dy, self._input_for_backward(), self.params["w"])
+        dx, dw, db = ops.linear_backward(
+            dy, self._input_for_backward(), self.params["w"]
+        )
         self.grads = {"w": dw, "b": db}
         return dx
 
     def __repr__(self) -> str:
-        return f"Linear({self.in_features} -> {self.out_features}; {self._param_text()})"
+        return (
+            f"Linear({self.in_features} -> {self.out_features}; {self._param_text()})"
+        )
 
 
 class Softmax(Layer):
@@ -381,9 +443,13 @@ class Softmax(Layer):
         x = self._input_for_backward()
         dy = np.asarray(dy)
         if dy.dtype.kind not in "biuf":
-            raise TypeError(f"{self!r}: dy must hold real numbers, got dtype {dy.dtype}")
+            raise TypeError(
+                f"{self!r}: dy must hold real numbers, got dtype {dy.dtype}"
+            )
         if dy.shape != x.shape:
-            raise ValueError(f"{self!r}: dy must have the output shape {x.shape}, got {dy.shape}")
+            raise ValueError(
+                f"{self!r}: dy must have the output shape {x.shape}, got {dy.shape}"
+            )
         s = ops.softmax(x, axis=self.axis)
         dx = s * (dy - np.sum(dy * s, axis=self.axis, keepdims=True))
         return dx.astype(np.result_type(dy, x), copy=False)
@@ -407,24 +473,34 @@ class Sequential:
         used to show output shapes in the summary.
     """
 
-    def __init__(self, *layers: Layer, backend: str = "numpy", input_shape: Shape | None = None) -> None:
+    def __init__(
+        self, *layers: Layer, backend: str = "numpy", input_shape: Shape | None = None
+    ) -> None:
         if not layers:
             raise ValueError("Sequential needs at least one layer")
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
-                raise TypeError(f"layer {i} must be a cnnlab.nn.model.Layer, got {layer!r}")
-            # A layer keeps the input of its last forward pass for backward: used twice, its
-            # second pass would overwrite what the first one's gradient needs.
+                raise TypeError(
+                    f"layer {i} must be a cnnlab.nn.model.Layer, got {layer!r}"
+                )
+            # A layer keeps the input of its last forward pass for backward: used twice,
+            # its second pass would overwrite what the first one's gradient needs.
             first = next(j for j, other in enumerate(layers) if other is layer)
             if first != i:
-                raise ValueError(f"layer {i} is the same object as layer {first} ({layer!r}); "
-                                 "use a new layer for each place in the network")
+                raise ValueError(
+                    f"layer {i} is the same object as layer {first} ({layer!r}); "
+                    "use a new layer for each place in the network"
+                )
         self.layers = list(layers)
         self.backend = backend
-        self.input_shape = None if input_shape is None else _shape("input_shape", input_shape)
+        self.input_shape = (
+            None if input_shape is None else _shape("input_shape", input_shape)
+        )
         self._pack_parameters()
-        self._ran: int | None = None  # how many layers the last forward pass ran, from the first
-        self._fitting_shape: Shape | None = None  # the last input shape that fitted every layer
+        # how many layers the last forward pass ran, from the first
+        self._ran: int | None = None
+        # the last input shape that fitted every layer
+        self._fitting_shape: Shape | None = None
         self._output_shape: Shape | None = None  # the shape of what that pass returned
 
     @property
@@ -435,7 +511,9 @@ class Sequential:
     @backend.setter
     def backend(self, name: str) -> None:
         if not isinstance(name, str):
-            raise TypeError(f"backend must be a str, one of {cnnlab.BACKENDS}, got {name!r}")
+            raise TypeError(
+                f"backend must be a str, one of {cnnlab.BACKENDS}, got {name!r}"
+            )
         self._ops = cnnlab.backend(name)  # ValueError for a name not in cnnlab.BACKENDS
         self._backend = name
 
@@ -445,7 +523,8 @@ class Sequential:
         return self._ops
 
     def output_shapes(self, input_shape: Shape) -> list[Shape]:
-        """Shape after each layer for an input of ``input_shape`` (N, ...), computed without running.
+        """Shape after each layer for an input of ``input_shape`` (N, ...), computed
+        without running.
 
         Raises ValueError naming the first layer the input does not fit.
         """
@@ -460,7 +539,9 @@ class Sequential:
         return shapes
 
     def forward_all(self, x) -> list[np.ndarray]:
-        """The output of every layer in turn, e.g. the feature maps to show in an image grid."""
+        """The output of every layer in turn, e.g. the feature maps to show in an image
+        grid.
+        """
         return self._run(x, len(self.layers))
 
     def forward(self, x) -> np.ndarray:
@@ -471,12 +552,15 @@ class Sequential:
 
     @property
     def n_logit_layers(self) -> int:
-        """How many layers produce the logits: all of them, except a final :class:`Softmax`."""
+        """How many layers produce the logits: all of them, except a final
+        :class:`Softmax`.
+        """
         final_softmax = isinstance(self.layers[-1], Softmax) and len(self.layers) > 1
         return len(self.layers) - 1 if final_softmax else len(self.layers)
 
     def logits(self, x) -> np.ndarray:
-        """The scores before the final Softmax, (N, classes): what the training loss takes.
+        """The scores before the final Softmax, (N, classes): what the training loss
+        takes.
 
         Runs every layer but a final :class:`Softmax` (all layers if there is
         none); a following :meth:`backward` starts at the last layer that ran.
@@ -486,7 +570,8 @@ class Sequential:
     def _run(self, x, depth: int) -> list[np.ndarray]:
         """Run the first ``depth`` layers on x and return each one's output."""
         if np.shape(x) != self._fitting_shape:
-            self.output_shapes(np.shape(x))  # a misfit fails here, before any layer runs
+            # a misfit fails here, before any layer runs
+            self.output_shapes(np.shape(x))
             self._fitting_shape = np.shape(x)
         self._ran = None  # a pass that fails halfway leaves nothing to differentiate
         outputs = []
@@ -497,7 +582,8 @@ class Sequential:
         return outputs
 
     def backward(self, dy) -> np.ndarray:
-        """Backpropagate ``dy`` through the layers of the last forward pass, last layer first.
+        """Backpropagate ``dy`` through the layers of the last forward pass, last layer
+        first.
 
         ``dy`` is the gradient of the loss with respect to what that pass
         returned: the logits after :meth:`logits`, the probabilities after
@@ -506,7 +592,9 @@ class Sequential:
         gradient with respect to the input x.
         """
         if self._ran is None:
-            raise RuntimeError("backward needs a forward pass first: call model.logits(x) or model(x)")
+            raise RuntimeError(
+                "backward needs a forward pass first: call model.logits(x) or model(x)"
+            )
         if np.shape(dy) != self._output_shape:
             last = self._ran - 1
             raise ValueError(
@@ -518,12 +606,24 @@ class Sequential:
         return dy
 
     def gradients(self) -> dict[str, np.ndarray]:
-        """The gradients of the last :meth:`backward`, keyed like :meth:`parameters` ("0.w", "0.b", ...)."""
-        missing = [f"{i}.{name}" for i, layer in enumerate(self.layers) for name in layer.params
-                   if name not in layer.grads]
+        """The gradients of the last :meth:`backward`, keyed like :meth:`parameters`
+        ("0.w", "0.b", ...).
+        """
+        missing = [
+            f"{i}.{name}"
+            for i, layer in enumerate(self.layers)
+            for name in layer.params
+            if name not in layer.grads
+        ]
         if missing:
-            raise RuntimeError(f"no gradients yet for {', '.join(missing)}: run backward first")
-        return {f"{i}.{name}": layer.grads[name] for i, layer in enumerate(self.layers) for name in layer.params}
+            raise RuntimeError(
+                f"no gradients yet for {', '.join(missing)}: run backward first"
+            )
+        return {
+            f"{i}.{name}": layer.grads[name]
+            for i, layer in enumerate(self.layers)
+            for name in layer.params
+        }
 
     def layer_names(self) -> list[str]:
         """Short unique names such as "0 Conv2d", as used by :meth:`forward_timed`."""
@@ -545,14 +645,20 @@ class Sequential:
         return x, seconds
 
     def parameters(self) -> dict[str, np.ndarray]:
-        """Every parameter array in order, keyed "layer.name" ("0.w", "0.b", "3.w", ...).
+        """Every parameter array in order, keyed "layer.name" ("0.w", "0.b", "3.w",
+        ...).
 
         The arrays themselves, not copies: updating one in place updates the model.
         """
-        return {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.params.items()}
+        return {
+            f"{i}.{name}": value
+            for i, layer in enumerate(self.layers)
+            for name, value in layer.params.items()
+        }
 
     def _pack_parameters(self) -> None:
-        """Move every parameter into one contiguous buffer, in the order of :meth:`parameters`.
+        """Move every parameter into one contiguous buffer, in the order of
+        :meth:`parameters`.
 
         Each ``layer.params[name]`` becomes a view of its part of the buffer,
         with the same values, shape and dtype, so nothing changes for code
@@ -570,7 +676,9 @@ class Sequential:
         start = 0
         for layer in self.layers:
             for name, value in layer.params.items():
-                layer.params[name] = buffer[start : start + value.size].reshape(value.shape)
+                layer.params[name] = buffer[start : start + value.size].reshape(
+                    value.shape
+                )
                 start += value.size
 
     @property
@@ -585,19 +693,38 @@ class Sequential:
         it defaults to the model's ``input_shape``. Without one, the output
         shapes are left out.
         """
-        input_shape = self.input_shape if input_shape is None else _shape("input_shape", input_shape)
-        header = ["#", "layer", "output shape", "params"] if input_shape else ["#", "layer", "params"]
+        input_shape = (
+            self.input_shape
+            if input_shape is None
+            else _shape("input_shape", input_shape)
+        )
+        header = (
+            ["#", "layer", "output shape", "params"]
+            if input_shape
+            else ["#", "layer", "params"]
+        )
         shapes = self.output_shapes((1, *input_shape)) if input_shape else None
         rows = []
         for i, layer in enumerate(self.layers):
             n_params = f"{sum(v.size for v in layer.params.values()):,}"
-            shape = [("(N, " + ", ".join(map(str, shapes[i][1:])) + ")")] if shapes else []
+            shape = (
+                [("(N, " + ", ".join(map(str, shapes[i][1:])) + ")")] if shapes else []
+            )
             rows.append([str(i), repr(layer), *shape, n_params])
         widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
-        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
-        where = f", input (N, {', '.join(map(str, input_shape))})" if input_shape else ""
+        lines = [
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+            for row in [header, *rows]
+        ]
+        where = (
+            f", input (N, {', '.join(map(str, input_shape))})" if input_shape else ""
+        )
         return "\n".join(
-            [f"Sequential(backend={self.backend!r}{where})", *lines, f"total parameters: {self.n_parameters:,}"]
+            [
+                f"Sequential(backend={self.backend!r}{where})",
+                *lines,
+                f"total parameters: {self.n_parameters:,}",
+            ]
         )
 
     def __repr__(self) -> str:
@@ -612,7 +739,8 @@ def lenet(
     backend: str = "numpy",
     filters: tuple[int, int] = (6, 16),
 ) -> Sequential:
-    """A LeNet-style CNN (LeCun et al. 1998) for square (in_channels, image_size, image_size) images.
+    """A LeNet-style CNN (LeCun et al. 1998) for square (in_channels, image_size,
+    image_size) images.
 
     conv -> ReLU -> 2x2 max pool -> conv -> ReLU -> 2x2 max pool -> flatten
     -> linear -> softmax. The two convolutions have ``filters`` filters, 6
@@ -625,7 +753,9 @@ def lenet(
     _count("image_size", image_size)
     _count("n_classes", n_classes)
     if not isinstance(filters, (tuple, list)) or len(filters) != 2:
-        raise TypeError(f"filters must be a pair of ints (first conv, second conv), got {filters!r}")
+        raise TypeError(
+            f"filters must be a pair of ints (first conv, second conv), got {filters!r}"
+        )
     first, second = _count("filters[0]", filters[0]), _count("filters[1]", filters[1])
     for kernel, padding in ((5, 0), (3, 1)):
         size = image_size
@@ -638,8 +768,12 @@ def lenet(
             f"image_size {image_size} is too small for LeNet: its two 2x2 poolings need images of at least 4x4"
         )
     rng = _rng("seed", seed)
-    check_fits_in_memory("the linear layer's weights", (n_classes, second * size * size), np.float64,
-                         f"image_size {image_size} with filters {tuple(filters)} and n_classes {n_classes}")
+    validate_fits_in_memory(
+        "the linear layer's weights",
+        (n_classes, second * size * size),
+        np.float64,
+        f"image_size {image_size} with filters {tuple(filters)} and n_classes {n_classes}",
+    )
     return Sequential(
         Conv2d(in_channels, first, kernel, padding=padding, rng=rng),
         ReLU(),

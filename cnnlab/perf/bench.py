@@ -15,15 +15,17 @@ the machine's practical ceilings, and :func:`machine_info` records what the
 numbers were measured on. Numba is imported only inside the functions that
 need it, so ``import cnnlab.perf.bench`` stays quick.
 """
+
 from __future__ import annotations
 
 import numbers
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -141,7 +143,14 @@ def _check_timing_args(repeat, warmup, min_time) -> None:
     _check_seconds("min_time", min_time)
 
 
-def time_it(fn: Callable, *args, repeat: int = 7, warmup: int = 1, min_time: float = 0.02, **kwargs) -> Timing:
+def time_it(
+    fn: Callable,
+    *args,
+    repeat: int = 7,
+    warmup: int = 1,
+    min_time: float = 0.02,
+    **kwargs,
+) -> Timing:
     """Time ``fn(*args, **kwargs)`` and return seconds per call.
 
     Parameters
@@ -174,7 +183,12 @@ def time_it(fn: Callable, *args, repeat: int = 7, warmup: int = 1, min_time: flo
 
 
 def compare(
-    candidates: dict[str, Callable], *args, repeat: int = 5, warmup: int = 1, min_time: float = 0.02, **kwargs
+    candidates: dict[str, Callable],
+    *args,
+    repeat: int = 5,
+    warmup: int = 1,
+    min_time: float = 0.02,
+    **kwargs,
 ) -> dict[str, Timing]:
     """Time several functions on the same arguments, fairly.
 
@@ -196,7 +210,9 @@ def compare(
         One :class:`Timing` per candidate, in the order of ``candidates``.
     """
     if not isinstance(candidates, dict) or not candidates:
-        raise ValueError(f"candidates must be a non-empty dict of name -> function, got {candidates!r}")
+        raise ValueError(
+            f"candidates must be a non-empty dict of name -> function, got {candidates!r}"
+        )
     for name, fn in candidates.items():
         if not callable(fn):
             raise TypeError(f"candidate {name!r} must be callable, got {fn!r}")
@@ -205,7 +221,10 @@ def compare(
     for name in names:
         for _ in range(warmup):
             candidates[name](*args, **kwargs)
-    calls = {name: _calls_per_sample(candidates[name], args, kwargs, min_time) for name in names}
+    calls = {
+        name: _calls_per_sample(candidates[name], args, kwargs, min_time)
+        for name in names
+    }
     samples: dict[str, list[float]] = {name: [] for name in names}
     for r in range(repeat):
         start = r % len(names)
@@ -231,15 +250,21 @@ def conv2d_flops(x_shape: tuple, w_shape: tuple, stride=1, padding=0) -> int:
         As in ``conv2d``.
     """
     if len(x_shape) != 4 or len(w_shape) != 4:
-        raise ValueError(f"x_shape and w_shape must have 4 entries, got {x_shape!r} and {w_shape!r}")
+        raise ValueError(
+            f"x_shape and w_shape must have 4 entries, got {x_shape!r} and {w_shape!r}"
+        )
     n, c, h, w = (_check_int("x_shape entry", v, 1) for v in x_shape)
     f, wc, kh, kw = (_check_int("w_shape entry", v, 1) for v in w_shape)
     if wc != c:
-        raise ValueError(f"channel mismatch: x_shape {tuple(x_shape)} has {c} channels, w_shape {tuple(w_shape)} has {wc}")
+        raise ValueError(
+            f"channel mismatch: x_shape {tuple(x_shape)} has {c} channels, w_shape {tuple(w_shape)} has {wc}"
+        )
     (sh, sw), (ph, pw) = as_pair("stride", stride, 1), as_pair("padding", padding, 0)
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
     if oh < 1 or ow < 1:
-        raise ValueError(f"kernel {kh}x{kw} does not fit input {h}x{w} with padding {(ph, pw)}")
+        raise ValueError(
+            f"kernel {kh}x{kw} does not fit input {h}x{w} with padding {(ph, pw)}"
+        )
     return 2 * n * f * oh * ow * c * kh * kw
 
 
@@ -261,7 +286,9 @@ def format_time(seconds: float) -> str:
     """Three significant digits in a readable unit: "812 ns", "1.23 ms", "4.5 s"."""
     seconds = _check_seconds("seconds", seconds)
     units = ((1e-9, "ns"), (1e-6, "µs"), (1e-3, "ms"), (1.0, "s"))
-    index = max([i for i, (scale, _) in enumerate(units) if seconds >= scale], default=0)
+    index = max(
+        [i for i, (scale, _) in enumerate(units) if seconds >= scale], default=0
+    )
     # 999.7 ns rounds to "1e+03 ns": step up a unit when rounding reaches 1000
     if index < len(units) - 1 and float(f"{seconds / units[index][0]:.3g}") >= 1000:
         index += 1
@@ -282,7 +309,12 @@ def _read_cpuinfo() -> dict[str, str]:
 
 
 def _cpu_name(cpuinfo: dict[str, str]) -> str:
-    return cpuinfo.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
+    return (
+        cpuinfo.get("model name")
+        or platform.processor()
+        or platform.machine()
+        or "unknown CPU"
+    )
 
 
 def _blas_name() -> str | None:
@@ -346,12 +378,19 @@ def _major_minor(version: str) -> str:
 
 
 def machine_label() -> str:
-    """One short line for chart captions, e.g. "AMD EPYC · 2 cores · NumPy 2.4 · Numba 0.68"."""
+    """One short line for chart captions, e.g. "AMD EPYC · 2 cores · NumPy 2.4 · Numba
+    0.68".
+    """
     try:
-        numba_version = metadata.version("numba")  # no need to import Numba for a caption
+        # no need to import Numba for a caption
+        numba_version = metadata.version("numba")
     except metadata.PackageNotFoundError:
         numba_version = None
-    parts = [_cpu_name(_read_cpuinfo()), f"{os.cpu_count()} cores", f"NumPy {_major_minor(np.__version__)}"]
+    parts = [
+        _cpu_name(_read_cpuinfo()),
+        f"{os.cpu_count()} cores",
+        f"NumPy {_major_minor(np.__version__)}",
+    ]
     if numba_version:
         parts.append(f"Numba {_major_minor(numba_version)}")
     return " · ".join(parts)

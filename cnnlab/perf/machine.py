@@ -1,4 +1,5 @@
-"""The machine profile: this computer's ceilings, measured once and shared by every page.
+"""The machine profile: this computer's ceilings, measured once and shared by every
+page.
 
 A roofline needs two ceilings, and a book about speed needs them to be the
 same on every page. This module measures them on the machine at hand, never
@@ -40,38 +41,45 @@ import platform
 import threading
 import time
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cnnlab.perf import bench
 from cnnlab import threads
+from cnnlab.perf import bench
 
 __all__ = ["MachineProfile", "profile", "measure", "cache_dir", "fma_peak_gflops"]
 
 SCHEMA_VERSION = 2
 FMA_UNITS_ASSUMED = 2
-"""FMA units per core that the theoretical estimate assumes (true of most recent x86 cores)."""
+"""FMA units per core that the theoretical estimate assumes (true of most recent x86
+cores).
+"""
 AGREE_WITHIN = 0.15
-"""Measured and theoretical peaks "agree" when they differ by less than this fraction."""
+"""Measured and theoretical peaks "agree" when they differ by less than this fraction.
+"""
 
 
 def cache_dir() -> Path:
-    """Where profiles are cached: ``$CNNLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/cnnlab`` or ``~/.cache/cnnlab``."""
+    """Where profiles are cached: ``$CNNLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/cnnlab``
+    or ``~/.cache/cnnlab``.
+    """
     if os.environ.get("CNNLAB_CACHE_DIR"):
         return Path(os.environ["CNNLAB_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "cnnlab"
 
 
-# --------------------------------------------------------------------------- the compute peak
+# --------------------------------------------------------------------------- the
+# compute peak
 
 
 def _fma_loop_ir(width: int, chains: int) -> str:
-    """LLVM IR of ``float fma_loop(i64 n, float a, float b)``: ``n`` rounds of ``chains`` vector FMAs.
+    """LLVM IR of ``float fma_loop(i64 n, float a, float b)``: ``n`` rounds of
+    ``chains`` vector FMAs.
 
     Each chain is its own accumulator, so ``chains`` FMAs are independent and
     can be in flight at once; with fewer chains than (FMA units x latency)
@@ -119,7 +127,9 @@ _COMPILED: dict[tuple[int, int], Any] = {}
 
 
 def _compiled_fma_loop(width: int, chains: int):
-    """A ctypes function for :func:`_fma_loop_ir`, compiled for this CPU (cached per process)."""
+    """A ctypes function for :func:`_fma_loop_ir`, compiled for this CPU (cached per
+    process).
+    """
     if (width, chains) not in _COMPILED:
         import llvmlite.binding as llvm
         import numba  # noqa: F401  (initializes LLVM's native target once, as Numba does)
@@ -148,7 +158,9 @@ def _compiled_fma_loop(width: int, chains: int):
 
 
 def _run_on_threads(fn, args: tuple, threads: int) -> float:
-    """Seconds for ``threads`` concurrent calls of ``fn(*args)``; ctypes releases the GIL."""
+    """Seconds for ``threads`` concurrent calls of ``fn(*args)``; ctypes releases the
+    GIL.
+    """
     workers = [threading.Thread(target=fn, args=args) for _ in range(threads)]
     start = time.perf_counter()
     for worker in workers:
@@ -161,7 +173,8 @@ def _run_on_threads(fn, args: tuple, threads: int) -> float:
 def fma_peak_gflops(
     threads: int | None = None, seconds: float = 0.05, repeat: int = 5
 ) -> tuple[float, int]:
-    """The measured compute peak: float32 GFLOP/s of independent vector FMAs on ``threads`` cores.
+    """The measured compute peak: float32 GFLOP/s of independent vector FMAs on
+    ``threads`` cores.
 
     Returns ``(gflops, vector_bits)``: the best rate over the vector widths
     tried, and the width that reached it. Each sample runs about ``seconds``.
@@ -194,7 +207,9 @@ def fma_peak_gflops(
 
 
 def _cache_bytes(level: int) -> int | None:
-    """Size in bytes of the CPU's cache of ``level`` (2 or 3) from Linux's sysfs, or None."""
+    """Size in bytes of the CPU's cache of ``level`` (2 or 3) from Linux's sysfs, or
+    None.
+    """
     root = Path("/sys/devices/system/cpu/cpu0/cache")
     try:
         for index in root.glob("index*"):
@@ -208,7 +223,8 @@ def _cache_bytes(level: int) -> int | None:
 
 
 def _stream_kernels():
-    """STREAM's copy and triad as parallel Numba loops, with ``reps`` passes inside one call.
+    """STREAM's copy and triad as parallel Numba loops, with ``reps`` passes inside one
+    call.
 
     Each thread owns one contiguous block and makes all ``reps`` passes over
     it inside one parallel loop: starting a parallel loop costs microseconds,
@@ -243,7 +259,8 @@ def _stream_kernels():
 def stream_bandwidth_gbs(
     n_bytes: int, reps: int = 1, repeat: int = 7
 ) -> tuple[float, float]:
-    """(copy, triad) GB/s on float32 arrays of ``n_bytes`` each, best of ``repeat`` samples.
+    """(copy, triad) GB/s on float32 arrays of ``n_bytes`` each, best of ``repeat``
+    samples.
 
     Copy counts 2 bytes moved per byte copied and triad 3, as STREAM does
     (the write-allocate read is not counted). ``reps`` passes run inside one
@@ -266,7 +283,8 @@ def stream_bandwidth_gbs(
     return 2 * 4 * n * reps / copy_t.min / 1e9, 3 * 4 * n * reps / triad_t.min / 1e9
 
 
-# --------------------------------------------------------------------------- the profile
+# --------------------------------------------------------------------------- the
+# profile
 
 
 @dataclass(frozen=True)
@@ -321,7 +339,9 @@ class MachineProfile:
 
     @property
     def peaks_agree(self) -> bool | None:
-        """Whether the measured peak is within 15% of the theoretical one (None if unknown)."""
+        """Whether the measured peak is within 15% of the theoretical one (None if
+        unknown).
+        """
         if self.theoretical_peak_gflops is None:
             return None
         return abs(self.peak_gflops / self.theoretical_peak_gflops - 1) < AGREE_WITHIN
@@ -386,8 +406,13 @@ class MachineProfile:
             ("ridge point", f"{self.ridge_point:.1f} FLOP/byte"),
         ]
         if self.busy:
-            rows.append(("note", f"load average {self.load_average:.1f} on {self.cores} cores "
-                                 "while measuring: remeasure when quiet"))
+            rows.append(
+                (
+                    "note",
+                    f"load average {self.load_average:.1f} on {self.cores} cores "
+                    "while measuring: remeasure when quiet",
+                )
+            )
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
@@ -420,7 +445,8 @@ def _machine_key() -> tuple[str, dict[str, Any]]:
 
 
 def measure(quick: bool = False) -> MachineProfile:
-    """Measure every ceiling now (a few seconds; ``quick`` makes it shorter and noisier).
+    """Measure every ceiling now (a few seconds; ``quick`` makes it shorter and
+    noisier).
 
     A ceiling bounds every rate the machine reaches, and a busy machine only
     ever makes a measurement slower. So each ceiling is the best rate any of
@@ -446,19 +472,28 @@ def measure(quick: bool = False) -> MachineProfile:
     # three arrays of this size fit in the L2 caches of all cores together
     cache_bytes = l2 * cores // 4
     copy_gbs, triad_gbs = stream_bandwidth_gbs(memory_bytes, repeat=repeat)
-    copy_gbs = max(copy_gbs, bench.copy_bandwidth_gbs(n_bytes=memory_bytes, repeat=repeat))
+    copy_gbs = max(
+        copy_gbs, bench.copy_bandwidth_gbs(n_bytes=memory_bytes, repeat=repeat)
+    )
     _, cache_gbs = stream_bandwidth_gbs(
         cache_bytes, reps=max(1, 2**26 // cache_bytes), repeat=repeat
     )
-    with threads.blas_threads():  # the ceiling of BLAS on every core, not the policy's one
+    # the ceiling of BLAS on every core, not the policy's one
+    with threads.blas_threads():
         matmul = bench.matmul_gflops(n=512 if quick else 2048, repeat=repeat)
     fma_last, last_bits = fma_peak_gflops(cores, seconds=seconds, repeat=repeat)
     if fma_last > fma_first:
         peak_bits = last_bits
     fma = max(fma_first, fma_last)
     peak = max(fma, one_core, matmul)
-    source = "FMA loop, all cores" if peak == fma else (
-        "FMA loop, one core" if peak == one_core else "BLAS matmul (above the FMA loop)"
+    source = (
+        "FMA loop, all cores"
+        if peak == fma
+        else (
+            "FMA loop, one core"
+            if peak == one_core
+            else "BLAS matmul (above the FMA loop)"
+        )
     )
     key, _ = _machine_key()
     return MachineProfile(
@@ -466,7 +501,9 @@ def measure(quick: bool = False) -> MachineProfile:
         cores=cores,
         clock_ghz=clock,
         flags_vector_bits=bits,
-        theoretical_peak_gflops=None if clock is None else cores * clock * flops_per_cycle,
+        theoretical_peak_gflops=None
+        if clock is None
+        else cores * clock * flops_per_cycle,
         peak_gflops=peak,
         peak_source=source,
         peak_vector_bits=peak_bits,
@@ -480,7 +517,7 @@ def measure(quick: bool = False) -> MachineProfile:
         l2_bytes=l2,
         last_level_cache_bytes=llc,
         load_average=load,
-        measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
         key=key,
     )
 
@@ -502,7 +539,8 @@ def _load(path: Path) -> MachineProfile | None:
 
 
 def profile(remeasure: bool = False) -> MachineProfile:
-    """This machine's profile: read from the cache, or measured and cached the first time.
+    """This machine's profile: read from the cache, or measured and cached the first
+    time.
 
     ``remeasure=True`` measures again and replaces the cached profile (the
     cache file is this module's own, so nothing of the user's is lost).
@@ -514,7 +552,8 @@ def profile(remeasure: bool = False) -> MachineProfile:
             return cached
     result = measure()
     path.parent.mkdir(parents=True, exist_ok=True)
-    # write-then-rename: a page that reads while another measures sees the old file or the new one
+    # write-then-rename: a page that reads while another measures sees the old file or
+    # the new one
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     partial.write_text(json.dumps(result.as_dict(), indent=1))
     partial.replace(path)

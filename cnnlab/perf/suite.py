@@ -22,6 +22,7 @@ which holds for plain loops, and the results say ``"extrapolated": true``.
 cases per machine, cached next to the machine profile, so that every page
 that quotes a benchmark (the landing page, chapter 8) quotes the same one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -47,14 +48,21 @@ from matplotlib.patches import Patch
 from tqdm.auto import tqdm
 
 import cnnlab
-from cnnlab.perf import bench
-from cnnlab import data
-from cnnlab.perf import machine
-from cnnlab.perf import roofline
-from cnnlab.viz import tables
-from cnnlab import threads
+from cnnlab import data, threads
 from cnnlab.nn import train
-from cnnlab.nn.model import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, Softmax, he_normal, lenet
+from cnnlab.nn.model import (
+    Conv2d,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+    Softmax,
+    he_normal,
+    lenet,
+)
+from cnnlab.perf import bench, machine, roofline
+from cnnlab.viz import tables
 
 __all__ = [
     "CASES",
@@ -77,7 +85,8 @@ TORCH = "torch"
 LABELS = {TORCH: "torch (reference)"}
 FULL_REPEAT, QUICK_REPEAT = 7, 3
 ITEMSIZE = np.dtype(np.float32).itemsize
-# Roughly how many FLOPs the python backend's part of a case does: about 30 ms at 150 ns per FLOP.
+# Roughly how many FLOPs the python backend's part of a case does: about 30 ms at 150 ns
+# per FLOP.
 PYTHON_FLOPS = 200_000
 
 
@@ -85,12 +94,12 @@ PYTHON_FLOPS = 200_000
 class Case:
     """One benchmark.
 
-    ``kind`` is "conv2d" (x (N, C, H, W) with weights ``w_shape`` (F, C, KH,
-    KW), stride 1), "max_pool2d" (a ``pool`` x ``pool`` window, stride
-    ``pool``, on x stored as (N, H, W, C) if ``channels_last``), "lenet" (the forward pass of :func:`cnnlab.nn.model.lenet` on
-    x) or "train" (one epoch of training on the first N training digits, in
-    batches of ``batch_size``). ``python_flops`` sizes the part the python
-    backend runs.
+    ``kind`` is "conv2d" (x (N, C, H, W) with weights ``w_shape`` (F, C, KH, KW), stride
+    1), "max_pool2d" (a ``pool`` x ``pool`` window, stride ``pool``, on x stored as (N,
+    H, W, C) if ``channels_last``), "lenet" (the forward pass of
+    :func:`cnnlab.nn.model.lenet` on x) or "train" (one epoch of training on the first N
+    training digits, in batches of ``batch_size``). ``python_flops`` sizes the part the
+    python backend runs.
     """
 
     name: str
@@ -108,19 +117,55 @@ class Case:
 CASES = {
     case.name: case
     for case in [
-        Case("conv-512", "one 512x512 image, one 3x3 filter, padding 1 (an image filter)", "conv2d",
-             (1, 1, 512, 512), (1, 1, 3, 3), padding=1),
-        Case("conv-56", "a ResNet layer: batch 8, 64 -> 64 channels, 56x56, 3x3, padding 1", "conv2d",
-             (8, 64, 56, 56), (64, 64, 3, 3), padding=1),
-        Case("lenet-conv1", "LeNet's first layer: batch 64, 1 -> 6 channels, 28x28, 5x5", "conv2d",
-             (64, 1, 28, 28), (6, 1, 5, 5)),
-        Case("maxpool", "2x2 max pooling, stride 2, on (64, 32, 28, 28); one comparison counts as a FLOP",
-             "max_pool2d", (64, 32, 28, 28)),
-        Case("maxpool-cl", "the same max pooling on a channels_last input: x stored as (N, H, W, C)", "max_pool2d",
-             (64, 32, 28, 28), channels_last=True),
-        Case("lenet-forward", "the whole LeNet forward pass, batch 64, 28x28", "lenet", (64, 1, 28, 28)),
-        Case("train-epoch", "one epoch of training on the 1,347 training digits (8x8), batch 32: forward, "
-             "backward and SGD step of chapter 11's LeNet (8 and 16 filters)", "train", (1347, 1, 8, 8)),
+        Case(
+            "conv-512",
+            "one 512x512 image, one 3x3 filter, padding 1 (an image filter)",
+            "conv2d",
+            (1, 1, 512, 512),
+            (1, 1, 3, 3),
+            padding=1,
+        ),
+        Case(
+            "conv-56",
+            "a ResNet layer: batch 8, 64 -> 64 channels, 56x56, 3x3, padding 1",
+            "conv2d",
+            (8, 64, 56, 56),
+            (64, 64, 3, 3),
+            padding=1,
+        ),
+        Case(
+            "lenet-conv1",
+            "LeNet's first layer: batch 64, 1 -> 6 channels, 28x28, 5x5",
+            "conv2d",
+            (64, 1, 28, 28),
+            (6, 1, 5, 5),
+        ),
+        Case(
+            "maxpool",
+            "2x2 max pooling, stride 2, on (64, 32, 28, 28); one comparison counts as a FLOP",
+            "max_pool2d",
+            (64, 32, 28, 28),
+        ),
+        Case(
+            "maxpool-cl",
+            "the same max pooling on a channels_last input: x stored as (N, H, W, C)",
+            "max_pool2d",
+            (64, 32, 28, 28),
+            channels_last=True,
+        ),
+        Case(
+            "lenet-forward",
+            "the whole LeNet forward pass, batch 64, 28x28",
+            "lenet",
+            (64, 1, 28, 28),
+        ),
+        Case(
+            "train-epoch",
+            "one epoch of training on the 1,347 training digits (8x8), batch 32: forward, "
+            "backward and SGD step of chapter 11's LeNet (8 and 16 filters)",
+            "train",
+            (1347, 1, 8, 8),
+        ),
     ]
 }
 
@@ -129,13 +174,56 @@ CASES = {
 TINY_CASES = {
     case.name: case
     for case in [
-        Case("conv-512", "tiny conv-512", "conv2d", (1, 1, 16, 16), (1, 1, 3, 3), padding=1, python_flops=500),
-        Case("conv-56", "tiny conv-56", "conv2d", (2, 4, 6, 6), (4, 4, 3, 3), padding=1, python_flops=2_000),
-        Case("lenet-conv1", "tiny lenet-conv1", "conv2d", (2, 1, 12, 12), (6, 1, 5, 5), python_flops=2_000),
+        Case(
+            "conv-512",
+            "tiny conv-512",
+            "conv2d",
+            (1, 1, 16, 16),
+            (1, 1, 3, 3),
+            padding=1,
+            python_flops=500,
+        ),
+        Case(
+            "conv-56",
+            "tiny conv-56",
+            "conv2d",
+            (2, 4, 6, 6),
+            (4, 4, 3, 3),
+            padding=1,
+            python_flops=2_000,
+        ),
+        Case(
+            "lenet-conv1",
+            "tiny lenet-conv1",
+            "conv2d",
+            (2, 1, 12, 12),
+            (6, 1, 5, 5),
+            python_flops=2_000,
+        ),
         Case("maxpool", "tiny maxpool", "max_pool2d", (2, 3, 6, 6), python_flops=20),
-        Case("maxpool-cl", "tiny maxpool-cl", "max_pool2d", (2, 3, 6, 6), python_flops=20, channels_last=True),
-        Case("lenet-forward", "tiny lenet-forward", "lenet", (2, 1, 8, 8), python_flops=100),
-        Case("train-epoch", "tiny train-epoch", "train", (24, 1, 8, 8), python_flops=100, batch_size=8),
+        Case(
+            "maxpool-cl",
+            "tiny maxpool-cl",
+            "max_pool2d",
+            (2, 3, 6, 6),
+            python_flops=20,
+            channels_last=True,
+        ),
+        Case(
+            "lenet-forward",
+            "tiny lenet-forward",
+            "lenet",
+            (2, 1, 8, 8),
+            python_flops=100,
+        ),
+        Case(
+            "train-epoch",
+            "tiny train-epoch",
+            "train",
+            (24, 1, 8, 8),
+            python_flops=100,
+            batch_size=8,
+        ),
     ]
 }
 
@@ -196,27 +284,55 @@ class ConvWorkload:
         self.w = he_normal(case.w_shape, c * kh * kw, rng)
         self.b = rng.standard_normal(f, dtype=np.float32)
         self.padding = (p, p)
-        out_shape = (n, f, cnnlab.output_size(h, kh, 1, p), cnnlab.output_size(width, kw, 1, p))
+        out_shape = (
+            n,
+            f,
+            cnnlab.output_size(h, kh, 1, p),
+            cnnlab.output_size(width, kw, 1, p),
+        )
         self.flops = bench.conv2d_flops(case.x_shape, case.w_shape, padding=p)
-        self.bytes = roofline.conv2d_bytes(case.x_shape, case.w_shape, out_shape, ITEMSIZE)
-        self.shapes = {"x": case.x_shape, "w": case.w_shape, "out": out_shape, "padding": p, "stride": 1}
+        self.bytes = roofline.conv2d_bytes(
+            case.x_shape, case.w_shape, out_shape, ITEMSIZE
+        )
+        self.shapes = {
+            "x": case.x_shape,
+            "w": case.w_shape,
+            "out": out_shape,
+            "padding": p,
+            "stride": 1,
+        }
 
-        rows, filters, images = _part_counts((out_shape[2], f, n), 2 * out_shape[3] * c * kh * kw, case.python_flops)
+        rows, filters, images = _part_counts(
+            (out_shape[2], f, n), 2 * out_shape[3] * c * kh * kw, case.python_flops
+        )
         if rows < out_shape[2] and rows + kh - 1 <= h:
-            # A strip of input rows without vertical padding: output rows p .. p + rows - 1 of the whole.
+            # A strip of input rows without vertical padding: output rows p .. p + rows
+            # - 1 of the whole.
             x_part, padding_part = self.x[:images, :, : rows + kh - 1], (0, p)
         else:
             x_part, padding_part = self.x[:images], self.padding
-        self.part = (np.ascontiguousarray(x_part), self.w[:filters].copy(), self.b[:filters].copy(), padding_part)
-        self.fraction = bench.conv2d_flops(x_part.shape, self.part[1].shape, padding=padding_part) / self.flops
+        self.part = (
+            np.ascontiguousarray(x_part),
+            self.w[:filters].copy(),
+            self.b[:filters].copy(),
+            padding_part,
+        )
+        self.fraction = (
+            bench.conv2d_flops(x_part.shape, self.part[1].shape, padding=padding_part)
+            / self.flops
+        )
 
     def run(self, implementation: str, part: bool = False) -> Callable[[], np.ndarray]:
-        """A call without arguments that computes the case (or its python part) on one implementation."""
+        """A call without arguments that computes the case (or its python part) on one
+        implementation.
+        """
         x, w, b, padding = self.part if part else (self.x, self.w, self.b, self.padding)
         if implementation == TORCH:
             torch = _torch()
             tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
-            return lambda: torch.nn.functional.conv2d(tx, tw, tb, padding=padding).numpy()
+            return lambda: torch.nn.functional.conv2d(
+                tx, tw, tb, padding=padding
+            ).numpy()
         ops = cnnlab.backend(implementation)
         return lambda: ops.conv2d(x, w, b, padding=padding)
 
@@ -228,16 +344,26 @@ class PoolWorkload:
         n, c, h, width = case.x_shape
         k = case.pool
         self.x = rng.standard_normal(case.x_shape, dtype=np.float32)
-        if case.channels_last:  # the same values, stored (N, H, W, C); torch.from_numpy keeps the strides
-            self.x = np.ascontiguousarray(self.x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+        # the same values, stored (N, H, W, C); torch.from_numpy keeps the strides
+        if case.channels_last:
+            self.x = np.ascontiguousarray(self.x.transpose(0, 2, 3, 1)).transpose(
+                0, 3, 1, 2
+            )
         self.kernel_size = k
         out_shape = (n, c, cnnlab.output_size(h, k, k), cnnlab.output_size(width, k, k))
         comparisons_per_image_channel = out_shape[2] * out_shape[3] * (k * k - 1)
         self.flops = n * c * comparisons_per_image_channel
         self.bytes = ITEMSIZE * (math.prod(case.x_shape) + math.prod(out_shape))
-        self.shapes = {"x": case.x_shape, "out": out_shape, "kernel_size": k, "stride": k,
-                       "layout": "channels_last" if case.channels_last else "NCHW"}
-        channels, images = _part_counts((c, n), comparisons_per_image_channel, case.python_flops)
+        self.shapes = {
+            "x": case.x_shape,
+            "out": out_shape,
+            "kernel_size": k,
+            "stride": k,
+            "layout": "channels_last" if case.channels_last else "NCHW",
+        }
+        channels, images = _part_counts(
+            (c, n), comparisons_per_image_channel, case.python_flops
+        )
         self.x_part = np.ascontiguousarray(self.x[:images, :channels])
         self.fraction = images * channels / (n * c)
 
@@ -252,22 +378,39 @@ class PoolWorkload:
 
 
 def _torch_steps(model: Sequential, params: list[dict]) -> list[Callable]:
-    """The layers of ``model`` as torch.nn.functional calls, with ``params[i]`` (torch tensors) for layer i."""
+    """The layers of ``model`` as torch.nn.functional calls, with ``params[i]`` (torch
+    tensors) for layer i.
+    """
     torch = _torch()
     functional = torch.nn.functional
     steps = []
     for layer, p in zip(model.layers, params):
         if isinstance(layer, Conv2d):
-            steps.append(functools.partial(functional.conv2d, weight=p["w"], bias=p["b"], stride=layer.stride,
-                                           padding=layer.padding))
+            steps.append(
+                functools.partial(
+                    functional.conv2d,
+                    weight=p["w"],
+                    bias=p["b"],
+                    stride=layer.stride,
+                    padding=layer.padding,
+                )
+            )
         elif isinstance(layer, ReLU):
             steps.append(functional.relu)
         elif isinstance(layer, MaxPool2d):
-            steps.append(functools.partial(functional.max_pool2d, kernel_size=layer.kernel_size, stride=layer.stride))
+            steps.append(
+                functools.partial(
+                    functional.max_pool2d,
+                    kernel_size=layer.kernel_size,
+                    stride=layer.stride,
+                )
+            )
         elif isinstance(layer, Flatten):
             steps.append(functools.partial(torch.flatten, start_dim=1))
         elif isinstance(layer, Linear):
-            steps.append(functools.partial(functional.linear, weight=p["w"], bias=p["b"]))
+            steps.append(
+                functools.partial(functional.linear, weight=p["w"], bias=p["b"])
+            )
         elif isinstance(layer, Softmax):
             steps.append(functools.partial(functional.softmax, dim=layer.axis))
         else:
@@ -278,7 +421,10 @@ def _torch_steps(model: Sequential, params: list[dict]) -> list[Callable]:
 def _torch_forward(model: Sequential) -> Callable[[np.ndarray], np.ndarray]:
     """The same network, with the same weights, in torch.nn.functional."""
     torch = _torch()
-    params = [{name: torch.from_numpy(value) for name, value in layer.params.items()} for layer in model.layers]
+    params = [
+        {name: torch.from_numpy(value) for name, value in layer.params.items()}
+        for layer in model.layers
+    ]
     steps = _torch_steps(model, params)
 
     def forward(x: np.ndarray) -> np.ndarray:
@@ -302,7 +448,9 @@ def _layer_costs(model: Sequential, x_shape: tuple[int, ...]) -> tuple[int, int]
     shape = x_shape
     for layer, out_shape in zip(model.layers, model.output_shapes(x_shape)):
         if isinstance(layer, Conv2d):
-            flops += bench.conv2d_flops(shape, layer.params["w"].shape, layer.stride, layer.padding)
+            flops += bench.conv2d_flops(
+                shape, layer.params["w"].shape, layer.stride, layer.padding
+            )
         elif isinstance(layer, Linear):
             flops += 2 * shape[0] * layer.in_features * layer.out_features
         if not isinstance(layer, Flatten):
@@ -313,7 +461,8 @@ def _layer_costs(model: Sequential, x_shape: tuple[int, ...]) -> tuple[int, int]
 
 
 class LenetWorkload:
-    """The forward pass of ``lenet()`` on a batch; the python part is the first image(s).
+    """The forward pass of ``lenet()`` on a batch; the python part is the first
+    image(s).
 
     FLOPs and bytes as in :func:`_layer_costs`.
     """
@@ -326,8 +475,11 @@ class LenetWorkload:
         self.model_args = {"in_channels": c, "image_size": h, "seed": 0}
         model = lenet(**self.model_args)
         self.flops, self.bytes = _layer_costs(model, case.x_shape)
-        self.shapes = {"x": case.x_shape, "out": model.output_shapes(case.x_shape)[-1],
-                       "layers": [repr(layer) for layer in model.layers]}
+        self.shapes = {
+            "x": case.x_shape,
+            "out": model.output_shapes(case.x_shape)[-1],
+            "layers": [repr(layer) for layer in model.layers],
+        }
         (images,) = _part_counts((n,), self.flops // n, case.python_flops)
         self.x_part = self.x[:images].copy()
         self.fraction = images / n
@@ -337,7 +489,8 @@ class LenetWorkload:
         if implementation == TORCH:
             forward = _torch_forward(lenet(**self.model_args))
             return lambda: forward(x)
-        model = lenet(**self.model_args, backend=implementation)  # same seed, same weights
+        # same seed, same weights
+        model = lenet(**self.model_args, backend=implementation)
         return lambda: model(x)
 
 
@@ -346,12 +499,23 @@ TRAIN_NETWORK = {"in_channels": 1, "image_size": 8, "filters": (8, 16), "seed": 
 TRAIN_SETTINGS = {"lr": 0.02, "momentum": 0.9, "weight_decay": 5e-4}
 
 
-def _torch_epoch(model: Sequential, x: np.ndarray, y: np.ndarray, batch_size: int) -> Callable[[], np.ndarray]:
-    """One epoch of the same training in PyTorch: same start weights, batches, loss and SGD."""
+def _torch_epoch(
+    model: Sequential, x: np.ndarray, y: np.ndarray, batch_size: int
+) -> Callable[[], np.ndarray]:
+    """One epoch of the same training in PyTorch: same start weights, batches, loss and
+    SGD.
+    """
     torch = _torch()
-    start = [{name: torch.from_numpy(value.copy()) for name, value in layer.params.items()} for layer in model.layers]
-    params = [{name: value.clone().requires_grad_() for name, value in layer.items()} for layer in start]
-    steps = _torch_steps(model, params)[: model.n_logit_layers]  # cross_entropy takes the logits
+    start = [
+        {name: torch.from_numpy(value.copy()) for name, value in layer.params.items()}
+        for layer in model.layers
+    ]
+    params = [
+        {name: value.clone().requires_grad_() for name, value in layer.items()}
+        for layer in start
+    ]
+    # cross_entropy takes the logits
+    steps = _torch_steps(model, params)[: model.n_logit_layers]
     flat = [p for layer in params for p in layer.values()]
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
@@ -379,7 +543,8 @@ def _torch_epoch(model: Sequential, x: np.ndarray, y: np.ndarray, batch_size: in
 
 
 class TrainWorkload:
-    """One epoch of :func:`cnnlab.nn.train.train_epoch` on the first N training digits; returns the mean loss.
+    """One epoch of :func:`cnnlab.nn.train.train_epoch` on the first N training digits;
+    returns the mean loss.
 
     Every call starts from the same weights and shuffles with the same seed,
     so every call does the same work and every implementation must reach
@@ -393,19 +558,29 @@ class TrainWorkload:
     def __init__(self, case: Case, rng: np.random.Generator) -> None:
         n, c, h, width = case.x_shape
         if (c, h, width) != (1, 8, 8):
-            raise ValueError(f"train-epoch runs on digits, (N, 1, 8, 8); got x_shape {case.x_shape}")
+            raise ValueError(
+                f"train-epoch runs on digits, (N, 1, 8, 8); got x_shape {case.x_shape}"
+            )
         x_train, y_train, _, _ = data.digits_split()
         if n > len(x_train):
-            raise ValueError(f"there are only {len(x_train)} training digits, got x_shape {case.x_shape}")
+            raise ValueError(
+                f"there are only {len(x_train)} training digits, got x_shape {case.x_shape}"
+            )
         self.x, self.y = x_train[:n], y_train[:n]
         self.batch_size = case.batch_size
         model = lenet(**TRAIN_NETWORK)
-        batches = [min(self.batch_size, n - first) for first in range(0, n, self.batch_size)]
+        batches = [
+            min(self.batch_size, n - first) for first in range(0, n, self.batch_size)
+        ]
         costs = [_layer_costs(model, (size, c, h, width)) for size in batches]
         self.flops = 3 * sum(flops for flops, _ in costs)
         self.bytes = 3 * sum(n_bytes for _, n_bytes in costs)
-        self.shapes = {"x": case.x_shape, "batch_size": self.batch_size, **TRAIN_SETTINGS,
-                       "layers": [repr(layer) for layer in model.layers]}
+        self.shapes = {
+            "x": case.x_shape,
+            "batch_size": self.batch_size,
+            **TRAIN_SETTINGS,
+            "layers": [repr(layer) for layer in model.layers],
+        }
         (images,) = _part_counts((n,), self.flops // n, case.python_flops)
         self.part = (self.x[:images], self.y[:images])
         self.fraction = images / n
@@ -421,25 +596,41 @@ class TrainWorkload:
             for name, value in model.parameters().items():
                 value[...] = start[name]
             optimizer = train.SGD(model.parameters(), **TRAIN_SETTINGS)
-            loss = train.train_epoch(model, optimizer, x, y, self.batch_size, np.random.default_rng(0))
+            loss = train.train_epoch(
+                model, optimizer, x, y, self.batch_size, np.random.default_rng(0)
+            )
             return np.array([loss], np.float32)
 
         return epoch
 
 
-WORKLOADS = {"conv2d": ConvWorkload, "max_pool2d": PoolWorkload, "lenet": LenetWorkload, "train": TrainWorkload}
+WORKLOADS = {
+    "conv2d": ConvWorkload,
+    "max_pool2d": PoolWorkload,
+    "lenet": LenetWorkload,
+    "train": TrainWorkload,
+}
 
 
-def _check_close(name: str, case: str, actual: np.ndarray, expected: np.ndarray) -> None:
-    """Every implementation must compute what NumPy computes before its time means anything."""
+def _check_close(
+    name: str, case: str, actual: np.ndarray, expected: np.ndarray
+) -> None:
+    """Every implementation must compute what NumPy computes before its time means
+    anything.
+    """
     tolerance = 1e-4 * max(1.0, float(np.abs(expected).max()))
     np.testing.assert_allclose(
-        actual, expected, rtol=1e-3, atol=tolerance, err_msg=f"{label(name)} disagrees with numpy on {case}"
+        actual,
+        expected,
+        rtol=1e-3,
+        atol=tolerance,
+        err_msg=f"{label(name)} disagrees with numpy on {case}",
     )
 
 
 def _fewer_multiplications(implementation: str, case: Case) -> bool:
-    """Whether this implementation may compute the case with fewer multiplications than direct.
+    """Whether this implementation may compute the case with fewer multiplications than
+    direct.
 
     PyTorch's convolutions may use Winograd or FFT algorithms, and the numba
     backend chooses Winograd F(4x4,3x3) for some shapes: their rate is then
@@ -460,7 +651,9 @@ def _fewer_multiplications(implementation: str, case: Case) -> bool:
 def _implementation_result(
     implementation: str, timing: bench.Timing, flops: int, fraction: float, case: Case
 ) -> dict:
-    """Times of the whole case: a part's times are divided by the fraction of the FLOPs it did."""
+    """Times of the whole case: a part's times are divided by the fraction of the FLOPs
+    it did.
+    """
     median = timing.median / fraction
     return {
         "label": label(implementation),
@@ -481,12 +674,16 @@ def _implementation_result(
 def run_case(case: Case, backends: Sequence[str], repeat: int, min_time: float) -> dict:
     """Check and time one case on each implementation; returns its entry of the results."""
     work = WORKLOADS[case.kind](case, np.random.default_rng(0))
-    fractions = {name: (work.fraction if name == "python" else 1.0) for name in backends}
+    fractions = {
+        name: (work.fraction if name == "python" else 1.0) for name in backends
+    }
     candidates = {name: work.run(name, part=fractions[name] < 1) for name in backends}
     expected = work.run("numpy")()
     expected_part = work.run("numpy", part=True)()
     for name, call in candidates.items():
-        _check_close(name, case.name, call(), expected_part if fractions[name] < 1 else expected)
+        _check_close(
+            name, case.name, call(), expected_part if fractions[name] < 1 else expected
+        )
 
     timings = bench.compare(candidates, repeat=repeat, min_time=min_time)
     implementations = {
@@ -510,7 +707,8 @@ def run_case(case: Case, backends: Sequence[str], repeat: int, min_time: float) 
 
 
 def ceilings(profile: machine.MachineProfile | None = None) -> dict:
-    """The roofs of the machine profile, as stored in the results (see :class:`roofline.Roofs`).
+    """The roofs of the machine profile, as stored in the results (see
+    :class:`roofline.Roofs`).
 
     The profile is the one every chapter reads (:func:`cnnlab.perf.machine.profile`):
     the compute roof is the measured FMA peak, the memory roof the STREAM
@@ -534,8 +732,13 @@ def ceilings(profile: machine.MachineProfile | None = None) -> dict:
 def roofs_of(results: dict) -> roofline.Roofs:
     """The :class:`roofline.Roofs` stored in ``results`` by :func:`run_suite`."""
     c = results["ceilings"]
-    return roofline.Roofs(c["peak_gflops"], c["bandwidth_gbs"], c["cache_gbs"], c["cache_bytes"],
-                          c["matmul_gflops"])
+    return roofline.Roofs(
+        c["peak_gflops"],
+        c["bandwidth_gbs"],
+        c["cache_gbs"],
+        c["cache_bytes"],
+        c["matmul_gflops"],
+    )
 
 
 def _machine(backends: Sequence[str]) -> dict:
@@ -610,7 +813,11 @@ def run_suite(
     catalog = TINY_CASES if tiny else CASES
     cases = _choose("case", cases, list(catalog))
     backends = _choose("backend", backends, available_backends())
-    repeat = (QUICK_REPEAT if quick else FULL_REPEAT) if repeat is None else _check_repeat(repeat)
+    repeat = (
+        (QUICK_REPEAT if quick else FULL_REPEAT)
+        if repeat is None
+        else _check_repeat(repeat)
+    )
     min_time = 0.001 if tiny else 0.01 if quick else 0.05
     if out_dir is not None:
         _check_out_dir(out_dir, force)
@@ -623,11 +830,15 @@ def run_suite(
         results_cases.append(run_case(catalog[name], backends, repeat, min_time))
     results = {
         "schema_version": SCHEMA_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": _machine(backends),
         "settings": {
-            "quick": quick, "tiny": tiny, "repeat": repeat, "min_time_s": min_time,
-            "cases": cases, "backends": backends,
+            "quick": quick,
+            "tiny": tiny,
+            "repeat": repeat,
+            "min_time_s": min_time,
+            "cases": cases,
+            "backends": backends,
         },
         "ceilings": roofs,
         "cases": results_cases,
@@ -643,12 +854,19 @@ MAX_REPEAT = 1000
 
 
 def _written_by_us(out: Path) -> bool:
-    """Whether ``out/results.json`` is a result of this command (so its neighbours are ours too)."""
+    """Whether ``out/results.json`` is a result of this command (so its neighbours are
+    ours too).
+    """
     try:
         data = json.loads((out / "results.json").read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(data, dict) and {"schema_version", "settings", "cases", "ceilings"} <= set(data)
+    return isinstance(data, dict) and {
+        "schema_version",
+        "settings",
+        "cases",
+        "ceilings",
+    } <= set(data)
 
 
 def _check_repeat(repeat) -> int:
@@ -665,7 +883,9 @@ def _check_repeat(repeat) -> int:
 
 
 def _nearest_existing(path: Path) -> Path:
-    """``path`` or its nearest ancestor that exists (the folder a new ``path`` is made in)."""
+    """``path`` or its nearest ancestor that exists (the folder a new ``path`` is made
+    in).
+    """
     path = Path(os.path.abspath(path))
     while not path.exists() and path != path.parent:
         path = path.parent
@@ -673,7 +893,8 @@ def _nearest_existing(path: Path) -> Path:
 
 
 def _check_out_dir(out_dir: str | os.PathLike, force: bool) -> None:
-    """Refuse an output directory that cannot be written, or whose files this command did not write.
+    """Refuse an output directory that cannot be written, or whose files this command
+    did not write.
 
     Runs before any case, so a bad ``--out`` costs nothing. Writability is
     tried, not inferred from permission bits (root passes those, and /proc
@@ -683,14 +904,18 @@ def _check_out_dir(out_dir: str | os.PathLike, force: bool) -> None:
     ``out``.
     """
     if not os.fspath(out_dir).strip():  # Path("") would be the current directory
-        raise NotADirectoryError(f"--out {os.fspath(out_dir)!r} is empty; give a directory, e.g. bench-results")
+        raise NotADirectoryError(
+            f"--out {os.fspath(out_dir)!r} is empty; give a directory, e.g. bench-results"
+        )
     out = Path(out_dir)
     shown = repr(os.fspath(out_dir))
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {shown} is a file, not a directory")
     folder = _nearest_existing(out)
     if not folder.is_dir():
-        raise NotADirectoryError(f"--out {shown} cannot be made: {str(folder)!r} is a file, not a directory")
+        raise NotADirectoryError(
+            f"--out {shown} cannot be made: {str(folder)!r} is a file, not a directory"
+        )
     try:
         os.rmdir(tempfile.mkdtemp(dir=folder, prefix=".cnnlab-bench-probe-"))
     except OSError as error:
@@ -706,15 +931,22 @@ def _check_out_dir(out_dir: str | os.PathLike, force: bool) -> None:
 
 
 def _temporary_beside(path: Path) -> Path:
-    """A new empty file in ``path``'s folder, so that os.replace onto ``path`` is one rename."""
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """A new empty file in ``path``'s folder, so that os.replace onto ``path`` is one
+    rename.
+    """
+    handle, name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
     os.close(handle)
-    os.chmod(name, _NEW_FILE_MODE)  # mkstemp's 0o600 would hide the results from other users
+    # mkstemp's 0o600 would hide the results from other users
+    os.chmod(name, _NEW_FILE_MODE)
     return Path(name)
 
 
 def _new_file_mode() -> int:
-    """The mode open() gives a new file: 0o666 less the umask (read without changing it for good)."""
+    """The mode open() gives a new file: 0o666 less the umask (read without changing it
+    for good).
+    """
     umask = os.umask(0o022)
     os.umask(umask)
     return 0o666 & ~umask
@@ -723,8 +955,11 @@ def _new_file_mode() -> int:
 _NEW_FILE_MODE = _new_file_mode()
 
 
-def write_results(results: dict, out_dir: str | os.PathLike, force: bool = False) -> list[Path]:
-    """Write results.json, speedup.png and roofline.png into out_dir (created if needed).
+def write_results(
+    results: dict, out_dir: str | os.PathLike, force: bool = False
+) -> list[Path]:
+    """Write results.json, speedup.png and roofline.png into out_dir (created if
+    needed).
 
     Raises FileExistsError rather than replace files of those names that an
     earlier run of the suite did not write, unless ``force``. Each file is
@@ -741,7 +976,9 @@ def write_results(results: dict, out_dir: str | os.PathLike, force: bool = False
         for path in paths:
             temporaries.append(_temporary_beside(path))
         temporaries[0].write_text(json.dumps(results, indent=2) + "\n")
-        for temporary, chart in zip(temporaries[1:], (cases_speedup_chart, cases_roofline_chart)):
+        for temporary, chart in zip(
+            temporaries[1:], (cases_speedup_chart, cases_roofline_chart)
+        ):
             figure = chart(results)
             try:
                 figure.savefig(temporary, dpi=120, format="png")
@@ -762,24 +999,52 @@ def _baseline(results: dict) -> str:
 
 
 def cases_speedup_chart(results: dict) -> Figure:
-    """Bars of speed-up over python, one group per case, log scale; extrapolated bars are hatched."""
+    """Bars of speed-up over python, one group per case, log scale; extrapolated bars
+    are hatched.
+    """
     backends, baseline = results["settings"]["backends"], _baseline(results)
     cases = results["cases"]
     speedups = np.array(
-        [[case["implementations"][baseline]["median_s"] / case["implementations"][b]["median_s"] for b in backends]
-         for case in cases]
+        [
+            [
+                case["implementations"][baseline]["median_s"]
+                / case["implementations"][b]["median_s"]
+                for b in backends
+            ]
+            for case in cases
+        ]
     )
     lo = 10 ** math.floor(math.log10(min(speedups.min(), 1.0) / 3))
     width = 0.8 / len(backends)
-    fig, ax = plt.subplots(figsize=(max(7.0, 1.9 * len(cases) + 2), 5.0), layout="constrained")
+    fig, ax = plt.subplots(
+        figsize=(max(7.0, 1.9 * len(cases) + 2), 5.0), layout="constrained"
+    )
     colors = {b: plt.get_cmap("tab10")(k % 10) for k, b in enumerate(backends)}
     for k, backend in enumerate(backends):
         x = np.arange(len(cases)) + (k - (len(backends) - 1) / 2) * width
-        hatches = ["//" if case["implementations"][backend]["extrapolated"] else "" for case in cases]
-        bars = ax.bar(x, speedups[:, k] - lo, width=width * 0.92, bottom=lo, color=colors[backend],
-                      label=label(backend), hatch=hatches, edgecolor="white")
+        hatches = [
+            "//" if case["implementations"][backend]["extrapolated"] else ""
+            for case in cases
+        ]
+        bars = ax.bar(
+            x,
+            speedups[:, k] - lo,
+            width=width * 0.92,
+            bottom=lo,
+            color=colors[backend],
+            label=label(backend),
+            hatch=hatches,
+            edgecolor="white",
+        )
         for bar, s in zip(bars, speedups[:, k]):
-            ax.text(bar.get_x() + bar.get_width() / 2, s * 1.15, tables.times(s), ha="center", va="bottom", fontsize=7)
+            ax.text(
+                bar.get_x() + bar.get_width() / 2,
+                s * 1.15,
+                tables.times(s),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
     ax.set_yscale("log")
     ax.set_ylim(lo, speedups.max() * 8)
     ax.axhline(1.0, color="0.4", linewidth=0.8)
@@ -787,9 +1052,19 @@ def cases_speedup_chart(results: dict) -> Figure:
     ax.set_xlabel("case")
     ax.set_ylabel(f"speed-up over {label(baseline)} (log scale)")
     handles, _ = ax.get_legend_handles_labels()
-    if any(impl["extrapolated"] for case in cases for impl in case["implementations"].values()):
-        handles.append(Patch(facecolor="white", edgecolor="0.3", hatch="//",
-                             label="hatched: timed on part of the input,\nextrapolated by FLOPs"))
+    if any(
+        impl["extrapolated"]
+        for case in cases
+        for impl in case["implementations"].values()
+    ):
+        handles.append(
+            Patch(
+                facecolor="white",
+                edgecolor="0.3",
+                hatch="//",
+                label="hatched: timed on part of the input,\nextrapolated by FLOPs",
+            )
+        )
     ax.legend(handles=handles, loc="upper left", fontsize=8, ncols=2)
     ax.set_title(f"Speed-up over {label(baseline)}, per case: higher is faster")
     fig.supxlabel(f"Machine: {bench.machine_label()}", fontsize=8, color="0.35")
@@ -819,16 +1094,22 @@ def roof_points(results: dict, roofs: roofline.Roofs | None = None) -> list[dict
     ]
 
 
-def cases_roofline_chart(results: dict, roofs: roofline.Roofs | None = None, title: str | None = None) -> Figure:
-    """Every case on every implementation, under the memory and cache roofs of the machine profile.
+def cases_roofline_chart(
+    results: dict, roofs: roofline.Roofs | None = None, title: str | None = None
+) -> Figure:
+    """Every case on every implementation, under the memory and cache roofs of the
+    machine profile.
 
     ``roofs`` defaults to the ones stored in ``results``.
     """
     roofs = roofs_of(results) if roofs is None else roofs
     return roofline.roofline_chart(
-        roof_points(results, roofs), roofs.peak_gflops, roofs.bandwidth_gbs,
+        roof_points(results, roofs),
+        roofs.peak_gflops,
+        roofs.bandwidth_gbs,
         title=title or "Every case on every implementation (squares: data in cache)",
-        cache_gbs=roofs.cache_gbs, matmul_gflops=roofs.matmul_gflops,
+        cache_gbs=roofs.cache_gbs,
+        matmul_gflops=roofs.matmul_gflops,
     )
 
 
@@ -850,17 +1131,39 @@ def summary_table(results: dict) -> tables.Table:
         base = impls[baseline]["median_s"]
         for name, impl in impls.items():
             star = " *" if impl["extrapolated"] else ""
-            rate = f"{impl['gflops']:.3g}" + (" †" if impl.get("direct_equivalent") else "")
-            row = [case["name"], name, bench.format_time(impl["median_s"]) + star, rate,
-                   tables.times(base / impl["median_s"])]
+            rate = f"{impl['gflops']:.3g}" + (
+                " †" if impl.get("direct_equivalent") else ""
+            )
+            row = [
+                case["name"],
+                name,
+                bench.format_time(impl["median_s"]) + star,
+                rate,
+                tables.times(base / impl["median_s"]),
+            ]
             if with_torch:
-                row.append(tables.times(impls[TORCH]["median_s"] / impl["median_s"]) if TORCH in impls else "")
+                row.append(
+                    tables.times(impls[TORCH]["median_s"] / impl["median_s"])
+                    if TORCH in impls
+                    else ""
+                )
             rows.append(row)
-            values[case["name"], name] = {"median_s": impl["median_s"], "gflops": impl["gflops"],
-                                          "speedup": base / impl["median_s"]}
-    if any(impl["extrapolated"] for case in results["cases"] for impl in case["implementations"].values()):
+            values[case["name"], name] = {
+                "median_s": impl["median_s"],
+                "gflops": impl["gflops"],
+                "speedup": base / impl["median_s"],
+            }
+    if any(
+        impl["extrapolated"]
+        for case in results["cases"]
+        for impl in case["implementations"].values()
+    ):
         notes.append("* timed on a part of the input and extrapolated by FLOPs")
-    if any(impl.get("direct_equivalent") for case in results["cases"] for impl in case["implementations"].values()):
+    if any(
+        impl.get("direct_equivalent")
+        for case in results["cases"]
+        for impl in case["implementations"].values()
+    ):
         notes.append("† direct-equivalent: the direct algorithm's FLOPs over the time")
     return tables.Table(header, rows, notes=notes, values=values)
 
@@ -882,22 +1185,61 @@ def roofline_table(results: dict, roofs: roofline.Roofs | None = None) -> tables
         roof = roofs.attainable(case["intensity"], case["bytes"])
         bound = roofs.bound(case["intensity"], case["bytes"])
         for name, impl in case["implementations"].items():
-            mark = " *" if impl["extrapolated"] else " †" if impl.get("direct_equivalent") else ""
-            row = [case["name"], f"{case['intensity']:.3g}", bound, name, f"{impl['gflops']:.3g}{mark}",
-                   f"{roof:.3g}", f"{impl['gflops'] / roof:.1%}"]
-            row += [f"{impl['gflops'] / roofs.matmul_gflops:.1%}"] if roofs.matmul_gflops else []
+            mark = (
+                " *"
+                if impl["extrapolated"]
+                else " †"
+                if impl.get("direct_equivalent")
+                else ""
+            )
+            row = [
+                case["name"],
+                f"{case['intensity']:.3g}",
+                bound,
+                name,
+                f"{impl['gflops']:.3g}{mark}",
+                f"{roof:.3g}",
+                f"{impl['gflops'] / roof:.1%}",
+            ]
+            row += (
+                [f"{impl['gflops'] / roofs.matmul_gflops:.1%}"]
+                if roofs.matmul_gflops
+                else []
+            )
             rows.append(row)
-            values[case["name"], name] = {"roof_gflops": roof, "of_roof": impl["gflops"] / roof, "bound": bound}
-    if any(impl["extrapolated"] for case in results["cases"] for impl in case["implementations"].values()):
+            values[case["name"], name] = {
+                "roof_gflops": roof,
+                "of_roof": impl["gflops"] / roof,
+                "bound": bound,
+            }
+    if any(
+        impl["extrapolated"]
+        for case in results["cases"]
+        for impl in case["implementations"].values()
+    ):
         notes.append("* timed on a part of the input and extrapolated by FLOPs")
-    if any(impl.get("direct_equivalent") for case in results["cases"] for impl in case["implementations"].values()):
-        notes.append("† direct-equivalent rate: fewer multiplications, so it may pass the roof")
+    if any(
+        impl.get("direct_equivalent")
+        for case in results["cases"]
+        for impl in case["implementations"].values()
+    ):
+        notes.append(
+            "† direct-equivalent rate: fewer multiplications, so it may pass the roof"
+        )
     return tables.Table(header, rows, notes=notes, values=values)
 
 
-# --- the book's run ----------------------------------------------------------------------------------------------
+# --- the book's run
+# ----------------------------------------------------------------------------------------------
 
-BOOK_CASES = ("conv-512", "conv-56", "lenet-conv1", "maxpool", "maxpool-cl", "lenet-forward")
+BOOK_CASES = (
+    "conv-512",
+    "conv-56",
+    "lenet-conv1",
+    "maxpool",
+    "maxpool-cl",
+    "lenet-forward",
+)
 """The cases of the book's run: every standard case but the training epoch, which alone
 would take as long as all the others (chapter 11 times training itself)."""
 
@@ -905,15 +1247,23 @@ would take as long as all the others (chapter 11 times training itself)."""
 def _book_run_path() -> Path:
     """The cache file of the book's run on this machine and these settings."""
     key, _ = machine._machine_key()
-    settings = {"cases": BOOK_CASES, "backends": available_backends(), "quick": True,
-                "schema": SCHEMA_VERSION}
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    settings = {
+        "cases": BOOK_CASES,
+        "backends": available_backends(),
+        "quick": True,
+        "schema": SCHEMA_VERSION,
+    }
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[
+        :8
+    ]
     return machine.cache_dir() / f"bench-{key}-{digest}.json"
 
 
 @contextlib.contextmanager
 def _locked(path: Path):
-    """Hold an exclusive lock on ``path`` (POSIX), so that two pages built at once run the suite once."""
+    """Hold an exclusive lock on ``path`` (POSIX), so that two pages built at once run
+    the suite once.
+    """
     try:
         import fcntl
     except ImportError:  # no fcntl (Windows): at worst, both run it
@@ -928,7 +1278,8 @@ def _locked(path: Path):
 
 
 def book_results(rerun: bool = False) -> dict:
-    """The book's benchmark run: :data:`BOOK_CASES` in quick mode, on every available backend.
+    """The book's benchmark run: :data:`BOOK_CASES` in quick mode, on every available
+    backend.
 
     Run once per machine the first time it is asked for (well under a
     minute), then read from a JSON file next to the machine profile (in
@@ -946,15 +1297,23 @@ def book_results(rerun: bool = False) -> dict:
                     return cached
             except (OSError, ValueError):
                 pass
-        results = run_suite(list(BOOK_CASES), available_backends(), quick=True, out_dir=None, progress=False)
-        # write-then-rename: a reader sees the old file or the new one, never half of one
+        results = run_suite(
+            list(BOOK_CASES),
+            available_backends(),
+            quick=True,
+            out_dir=None,
+            progress=False,
+        )
+        # write-then-rename: a reader sees the old file or the new one, never half of
+        # one
         partial = path.with_suffix(f".{os.getpid()}.tmp")
         partial.write_text(json.dumps(results, indent=1))
         partial.replace(path)
     return results
 
 
-# --- command line ------------------------------------------------------------------------------------------------
+# --- command line
+# ------------------------------------------------------------------------------------------------
 
 
 def _names(what: str, known: Sequence[str]) -> Callable[[str], list[str]]:
@@ -966,9 +1325,13 @@ def _names(what: str, known: Sequence[str]) -> Callable[[str], list[str]]:
             raise argparse.ArgumentTypeError(f"no {what} given in {text!r}")
         for name in names:
             if name not in known:
-                raise argparse.ArgumentTypeError(f"unknown {what} {name!r}; choose from {', '.join(known)}")
+                raise argparse.ArgumentTypeError(
+                    f"unknown {what} {name!r}; choose from {', '.join(known)}"
+                )
             if name == TORCH and not torch_available():
-                raise argparse.ArgumentTypeError("backend 'torch' needs PyTorch, which is not installed")
+                raise argparse.ArgumentTypeError(
+                    "backend 'torch' needs PyTorch, which is not installed"
+                )
         return names
 
     return parse
@@ -977,17 +1340,25 @@ def _names(what: str, known: Sequence[str]) -> Callable[[str], list[str]]:
 def _positive_int(text: str) -> int:
     """An argparse type for --repeat: a whole number from 1 to :data:`MAX_REPEAT`."""
     digits = text.strip()
-    if not (digits.isascii() and digits.isdecimal()) or not 1 <= int(digits) <= MAX_REPEAT:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_REPEAT}, got {text!r}")
+    if (
+        not (digits.isascii() and digits.isdecimal())
+        or not 1 <= int(digits) <= MAX_REPEAT
+    ):
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 1 to {MAX_REPEAT}, got {text!r}"
+        )
     return int(digits)
 
 
 def _out_dir(text: str) -> str:
-    """An argparse type for --out: refuses at once a path that is a file or cannot be written."""
+    """An argparse type for --out: refuses at once a path that is a file or cannot be
+    written.
+    """
     try:
-        _check_out_dir(text, force=True)  # files of an earlier run are judged later, with --force
+        # files of an earlier run are judged later, with --force
+        _check_out_dir(text, force=True)
     except OSError as error:
-        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--out ")) from None
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--out ")) from None
     return text
 
 
@@ -1013,7 +1384,9 @@ not slow each other down, while back-to-back calls still find their threads awak
 
 def _epilog() -> str:
     width = max(len(name) for name in CASES)
-    lines = ["cases:"] + [f"  {case.name.ljust(width)}  {case.description}" for case in CASES.values()]
+    lines = ["cases:"] + [
+        f"  {case.name.ljust(width)}  {case.description}" for case in CASES.values()
+    ]
     lines += [
         "",
         f"backends: {', '.join(cnnlab.BACKENDS)}, and {TORCH} when PyTorch is installed",
@@ -1028,23 +1401,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = DESCRIPTION
     parser.epilog = _epilog()
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--quick", action="store_true",
-                        help=f"fewer rounds ({QUICK_REPEAT} instead of {FULL_REPEAT}) and shorter samples; "
-                             "the same shapes. Finishes in under 2 minutes on 2 cores.")
-    parser.add_argument("--cases", type=_names("case", list(CASES)), default=None, metavar="LIST",
-                        help=f"comma-separated cases to run (default: all): {', '.join(CASES)}")
-    parser.add_argument("--backends", type=_names("backend", [*cnnlab.BACKENDS, TORCH]), default=None,
-                        metavar="LIST",
-                        help=f"comma-separated implementations to time (default: all available): "
-                             f"{', '.join(cnnlab.BACKENDS)}, {TORCH}")
-    parser.add_argument("--out", type=_out_dir, default="bench-results", metavar="DIR",
-                        help="directory for results.json, speedup.png and roofline.png (default: bench-results)")
-    parser.add_argument("--repeat", type=_positive_int, default=None, metavar="N",
-                        help=f"rounds of timing per case (default: {FULL_REPEAT}, or {QUICK_REPEAT} with --quick)")
-    parser.add_argument("--force", action="store_true",
-                        help="replace results.json, speedup.png or roofline.png in --out even if "
-                             "this command did not write them")
-    parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # shrunk cases, for tests
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"fewer rounds ({QUICK_REPEAT} instead of {FULL_REPEAT}) and shorter samples; "
+        "the same shapes. Finishes in under 2 minutes on 2 cores.",
+    )
+    parser.add_argument(
+        "--cases",
+        type=_names("case", list(CASES)),
+        default=None,
+        metavar="LIST",
+        help=f"comma-separated cases to run (default: all): {', '.join(CASES)}",
+    )
+    parser.add_argument(
+        "--backends",
+        type=_names("backend", [*cnnlab.BACKENDS, TORCH]),
+        default=None,
+        metavar="LIST",
+        help=f"comma-separated implementations to time (default: all available): "
+        f"{', '.join(cnnlab.BACKENDS)}, {TORCH}",
+    )
+    parser.add_argument(
+        "--out",
+        type=_out_dir,
+        default="bench-results",
+        metavar="DIR",
+        help="directory for results.json, speedup.png and roofline.png (default: bench-results)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help=f"rounds of timing per case (default: {FULL_REPEAT}, or {QUICK_REPEAT} with --quick)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace results.json, speedup.png or roofline.png in --out even if "
+        "this command did not write them",
+    )
+    # shrunk cases, for tests
+    parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
 
 
 def _error(message: str) -> None:
@@ -1064,7 +1463,9 @@ def main(args: argparse.Namespace) -> int:
     except OSError as error:
         _error(str(error))
         return 2
-    results = run_suite(args.cases, args.backends, args.repeat, args.quick, out_dir=None, tiny=args.tiny)
+    results = run_suite(
+        args.cases, args.backends, args.repeat, args.quick, out_dir=None, tiny=args.tiny
+    )
     print(summary_table(results))
     try:
         write_results(results, args.out, args.force)

@@ -1,1 +1,3 @@
-"""Teaching: the exercise checkers, the grading engine behind them, and the student edition."""
+"""Teaching: the exercise checkers, the grading engine behind them, and the student
+edition.
+"""

@@ -23,6 +23,7 @@ that does not pass raise ``AssertionError``: the book's own test run does, so
 a broken or missing solution fails the build. By default a check only reports,
 which is what a student working through the exercises wants.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -33,9 +34,9 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Callable
 
 import numpy as np
 
@@ -43,7 +44,12 @@ import numpy as np
 # signal.setitimer, before a check or during one, does not change what these are.
 _ndarray, _generic, _array, _float64 = np.ndarray, np.generic, np.array, np.float64
 _errstate, _array_equal = np.errstate, np.array_equal
-_absolute, _isnan, _isfinite, _less_equal = np.absolute, np.isnan, np.isfinite, np.less_equal
+_absolute, _isnan, _isfinite, _less_equal = (
+    np.absolute,
+    np.isnan,
+    np.isfinite,
+    np.less_equal,
+)
 _logical_and = np.logical_and
 _perf_counter = time.perf_counter
 _current_thread, _main_thread = threading.current_thread, threading.main_thread
@@ -52,8 +58,11 @@ _len, _id, _map, _vars, _isinstance, _list = len, id, map, vars, isinstance, lis
 _enumerate = enumerate
 _type = type
 _setitimer, _set_handler, _ITIMER_REAL, _SIGALRM = (
-    getattr(signal, "setitimer", None), signal.signal, getattr(signal, "ITIMER_REAL", 0),
-    getattr(signal, "SIGALRM", None))
+    getattr(signal, "setitimer", None),
+    signal.signal,
+    getattr(signal, "ITIMER_REAL", 0),
+    getattr(signal, "SIGALRM", None),
+)
 
 # A result with more elements than this is described by its shape only: no copy, no
 # hint, no first values (a broadcast view of 10**12 elements costs nothing to return).
@@ -153,13 +162,16 @@ def show(a) -> str:
         return "(not an array)"
     if a.size <= 64:
         return np.array2string(a, precision=4, suppress_small=True, max_line_width=100)
-    first = np.round(_array(a.flat[:6]), 4).tolist() if a.dtype.kind in "fiub" else "..."
+    first = (
+        np.round(_array(a.flat[:6]), 4).tolist() if a.dtype.kind in "fiub" else "..."
+    )
     return f"array of shape {a.shape}, dtype {a.dtype}, first values {first} ..."
 
 
 # ----------------------------------------------------------------- plain copies
 def plain_array(value) -> np.ndarray | None:
-    """``value`` seen as a base-class ndarray, without copying; None if it is no ndarray.
+    """``value`` seen as a base-class ndarray, without copying; None if it is no
+    ndarray.
 
     ``np.ndarray.view`` is called on the base class, so a subclass's own
     ``view``, ``shape``, ``__eq__`` or ``__array__`` never runs.
@@ -202,7 +214,9 @@ def _describe(value) -> str:
 
 
 def _close(result: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> bool:
-    """``np.allclose(result, expected, equal_nan=True)`` on float64 copies, with bound functions."""
+    """``np.allclose(result, expected, equal_nan=True)`` on float64 copies, with bound
+    functions.
+    """
     x, y = _array(result, dtype=_float64), _array(expected, dtype=_float64)
     with _errstate(invalid="ignore", over="ignore"):
         near = _less_equal(_absolute(x - y), atol + rtol * _absolute(y)) & _isfinite(y)
@@ -213,17 +227,25 @@ def _close(result: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -
 def _close_number(result: float, expected: float, rtol: float, atol: float) -> bool:
     if result == expected:
         return True
-    return math.isfinite(expected) and abs(result - expected) <= atol + rtol * abs(expected)
+    return math.isfinite(expected) and abs(result - expected) <= atol + rtol * abs(
+        expected
+    )
 
 
-# ----------------------------------------------------------------- what a student may not change
+# ----------------------------------------------------------------- what a student may
+# not change
 def _watched_names() -> list[tuple[str, object]]:
     """The namespaces a checker relies on: NumPy's modules, some of Python's, cnnlab's."""
     own = ("builtins", "math", "operator", "time", "signal", "numpy", "cnnlab")
-    spaces = [(name, module) for name, module in list(sys.modules.items())
-              if isinstance(module, ModuleType)
-              and (name in own or name.startswith(("numpy.", "cnnlab.")))]
-    return spaces + [(f"cnnlab.teaching.grading.{cls.__name__}", cls) for cls in (Case, Report)]
+    spaces = [
+        (name, module)
+        for name, module in list(sys.modules.items())
+        if isinstance(module, ModuleType)
+        and (name in own or name.startswith(("numpy.", "cnnlab.")))
+    ]
+    return spaces + [
+        (f"cnnlab.teaching.grading.{cls.__name__}", cls) for cls in (Case, Report)
+    ]
 
 
 class Guard:
@@ -242,7 +264,8 @@ class Guard:
         self._records = []
         spaces = _watched_names() if spaces is None else spaces
         for name, space in sorted(spaces, key=lambda named: named[0] != "builtins"):
-            entries = dict(vars(space))  # builtins first: undo() restores them before the rest
+            # builtins first: undo() restores them before the rest
+            entries = dict(vars(space))
             self._records.append((name, space, entries, [*map(id, entries.values())]))
 
     def undo(self, accept: frozenset[str] = frozenset()) -> list[str]:
@@ -280,7 +303,8 @@ _MISSING = object()
 
 def _allowed_new(space_name: str, key: str, value) -> bool:
     return key == "__warningregistry__" or (
-        _isinstance(value, ModuleType) and value.__name__ == f"{space_name}.{key}")
+        _isinstance(value, ModuleType) and value.__name__ == f"{space_name}.{key}"
+    )
 
 
 def _put_back(space, key: str, entries: dict) -> None:
@@ -294,14 +318,19 @@ def _put_back(space, key: str, entries: dict) -> None:
 
 
 def _changed_message(names: list[str]) -> str:
-    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    return (f"your function changed {shown}. The checker put the original back: a function "
-            "must not change NumPy, Python's builtins or cnnlab, only compute its answer.")
+    shown = ", ".join(names[:5]) + (
+        f" and {len(names) - 5} more" if len(names) > 5 else ""
+    )
+    return (
+        f"your function changed {shown}. The checker put the original back: a function "
+        "must not change NumPy, Python's builtins or cnnlab, only compute its answer."
+    )
 
 
 _PRISTINE: Guard  # set at the end of the module, once Case and Report exist
 # Between a notebook's cells the Jupyter kernel rebinds ``input`` (to forward it to the
-# front end), and the interactive prompt rebinds ``_`` to the last result: not a student.
+# front end), and the interactive prompt rebinds ``_`` to the last result: not a
+# student.
 _CHANGED_BY_THE_ENVIRONMENT = frozenset({"builtins.input", "builtins._"})
 
 
@@ -310,9 +339,11 @@ def _untouched_since_import(exercise: str) -> Report | None:
     changed = _PRISTINE.undo(accept=_CHANGED_BY_THE_ENVIRONMENT)
     if not changed:
         return None
-    message = (f"✗ {exercise}: {', '.join(changed[:5])} changed after cnnlab.teaching.grading was "
-               "imported, so this check could not trust its own answers. The original is back "
-               "now: run the check again, and do not reassign NumPy's functions.")
+    message = (
+        f"✗ {exercise}: {', '.join(changed[:5])} changed after cnnlab.teaching.grading was "
+        "imported, so this check could not trust its own answers. The original is back "
+        "now: run the check again, and do not reassign NumPy's functions."
+    )
     return Report(exercise, False, "failed", message)
 
 
@@ -320,8 +351,10 @@ def student_line(error: BaseException) -> str:
     """The innermost traceback line in the student's own code (not in cnnlab or NumPy)."""
     package_dir = os.path.dirname(os.path.abspath(__file__))
     frames = [
-        f for f in traceback.extract_tb(error.__traceback__)
-        if not os.path.abspath(f.filename).startswith(package_dir) and "site-packages" not in f.filename
+        f
+        for f in traceback.extract_tb(error.__traceback__)
+        if not os.path.abspath(f.filename).startswith(package_dir)
+        and "site-packages" not in f.filename
     ]
     if not frames:
         return ""
@@ -330,20 +363,30 @@ def student_line(error: BaseException) -> str:
 
 
 def argument_names(fn, count: int) -> list[str]:
-    """The names of fn's first ``count`` parameters, as the student wrote them ("argument 1", ... if unknown)."""
+    """The names of fn's first ``count`` parameters, as the student wrote them
+    ("argument 1", ... if unknown).
+    """
     try:
         parameters = list(inspect.signature(fn).parameters.values())
     except Exception:  # noqa: BLE001 - compiled functions have none; a student's may be odd
         parameters = []
-    positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    positional = [
+        p.name
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
     if len(positional) >= count and all(type(name) is str for name in positional):
         return positional[:count]
     return [f"argument {i + 1}" for i in range(count)]
 
 
 def describe_inputs(case: Case, names: list[str]) -> str:
-    parts = [f"  {name}:\n{_indent(show(a))}" if isinstance(a, np.ndarray) else f"  {name}: {a!r}"
-             for name, a in zip(names, case.args)]
+    parts = [
+        f"  {name}:\n{_indent(show(a))}"
+        if isinstance(a, np.ndarray)
+        else f"  {name}: {a!r}"
+        for name, a in zip(names, case.args)
+    ]
     parts += [f"  {k}={v!r}" for k, v in case.kwargs.items()]
     return "\n".join(parts)
 
@@ -376,7 +419,9 @@ class Outcome:
 
 
 def _error_text(error: BaseException, error_hints: dict) -> str:
-    """``it raised KindOfError: message``, the student's line and the hint for that kind."""
+    """``it raised KindOfError: message``, the student's line and the hint for that
+    kind.
+    """
     try:
         with time_limit(1.0):
             text = _shorten(str(error))
@@ -384,12 +429,16 @@ def _error_text(error: BaseException, error_hints: dict) -> str:
         text = "(its message took too long to compute)"
     except Exception:  # noqa: BLE001 - a student's exception may fail to print itself
         text = "(its message could not be read)"
-    hint = next((text for kind, text in error_hints.items() if isinstance(error, kind)), None)
+    hint = next(
+        (text for kind, text in error_hints.items() if isinstance(error, kind)), None
+    )
     message = f"it raised {type(error).__name__}: {text}{student_line(error)}"
     return message + (f"\n\nHint: {hint}" if hint else "")
 
 
-def call(fn, args: tuple, kwargs: dict, limit: float, error_hints: dict, guard: Guard) -> Outcome:
+def call(
+    fn, args: tuple, kwargs: dict, limit: float, error_hints: dict, guard: Guard
+) -> Outcome:
     """``fn(*args, **kwargs)`` under the time limit, whatever it raises or changes.
 
     Any exception becomes the outcome's ``error``; only KeyboardInterrupt
@@ -419,24 +468,41 @@ def call(fn, args: tuple, kwargs: dict, limit: float, error_hints: dict, guard: 
     return outcome
 
 
-def _run_case(fn, case: Case, limit: float, error_hints: dict, names: list[str], guard: Guard):
-    """Call fn on copies of the case's inputs; return (result, error message or None, not_implemented)."""
+def _run_case(
+    fn, case: Case, limit: float, error_hints: dict, names: list[str], guard: Guard
+):
+    """Call fn on copies of the case's inputs; return (result, error message or None,
+    not_implemented).
+    """
     args = tuple(_copy(a) for a in case.args)
     kwargs = {k: _copy(v) for k, v in case.kwargs.items()}
     outcome = call(fn, args, kwargs, limit, error_hints, guard)
     if outcome.error or outcome.not_implemented:
         return None, outcome.error, outcome.not_implemented
     given = [*zip(case.args, args), *((case.kwargs[k], kwargs[k]) for k in case.kwargs)]
-    changed = [name for name, (a, b) in zip([*names, *case.kwargs], given)
-               if isinstance(a, np.ndarray) and (a.shape != b.shape or not _array_equal(a, b, equal_nan=True))]
+    changed = [
+        name
+        for name, (a, b) in zip([*names, *case.kwargs], given)
+        if isinstance(a, np.ndarray)
+        and (a.shape != b.shape or not _array_equal(a, b, equal_nan=True))
+    ]
     if changed:
-        return None, (f"it modified its input ({', '.join(changed)}). Functions must not change their inputs: "
-                      "write into a new array (np.zeros, .copy()) instead."), False
+        return (
+            None,
+            (
+                f"it modified its input ({', '.join(changed)}). Functions must not change their inputs: "
+                "write into a new array (np.zeros, .copy()) instead."
+            ),
+            False,
+        )
     return outcome.result, None, False
 
 
-def judge_result(result, case: Case, diagnoses, names: list[str], limit: float, guard: Guard) -> str | None:
-    """:func:`_compare` under the time limit, reporting a result that cannot even be read.
+def judge_result(
+    result, case: Case, diagnoses, names: list[str], limit: float, guard: Guard
+) -> str | None:
+    """:func:`_compare` under the time limit, reporting a result that cannot even be
+    read.
 
     Reading a result can run the student's code (a subclass's methods), so it
     gets the same protection as the call itself.
@@ -455,11 +521,13 @@ def judge_result(result, case: Case, diagnoses, names: list[str], limit: float, 
     if isinstance(raised, ExerciseTimeout):
         return f"reading its result took more than {limit:g} s."
     if raised is not None:
-        return f"its result could not be read: {_error_text(raised, {})[len('it raised '):]}"
+        return f"its result could not be read: {_error_text(raised, {})[len('it raised ') :]}"
     return problem
 
 
-def _compare(result, case: Case, diagnoses: list[Diagnosis], names: list[str]) -> str | None:
+def _compare(
+    result, case: Case, diagnoses: list[Diagnosis], names: list[str]
+) -> str | None:
     """None when result matches case.expected, else an explanation with a hint."""
     expected = case.expected
     if result is None:
@@ -468,16 +536,20 @@ def _compare(result, case: Case, diagnoses: list[Diagnosis], names: list[str]) -
         return _compare_scalar(result, case, diagnoses, names)
     view = plain_array(result)
     if view is None:
-        return (f"it returned {_describe(result)}, but a NumPy array was expected. "
-                "Build the result with np.zeros(...) or convert it with np.array(...).")
+        return (
+            f"it returned {_describe(result)}, but a NumPy array was expected. "
+            "Build the result with np.zeros(...) or convert it with np.array(...)."
+        )
     if view.dtype.kind not in "fiub":
         return f"it returned an array of dtype {view.dtype}; expected real numbers ({expected.dtype})."
     hint = None
     if view.shape != expected.shape:
         problem = f"the result has shape {view.shape}, but shape {expected.shape} was expected."
         if view.size > _LARGEST_SHOWN:
-            return (f"the result has shape {view.shape} ({view.size} elements), but shape "
-                    f"{expected.shape} was expected.")
+            return (
+                f"the result has shape {view.shape} ({view.size} elements), but shape "
+                f"{expected.shape} was expected."
+            )
         result = _array(view)  # a plain copy: the hints cannot be fooled by it either
     else:
         result = _array(view)
@@ -486,26 +558,36 @@ def _compare(result, case: Case, diagnoses: list[Diagnosis], names: list[str]) -
             hint = _integer_hint(expected, result)
         elif result.dtype != expected.dtype:
             problem = f"the values are right, but the dtype is {result.dtype}; expected {expected.dtype}."
-            hint = ("create the output with the input's dtype, e.g. np.zeros(shape, dtype=x.dtype): "
-                    "float32 in should give float32 out.")
+            hint = (
+                "create the output with the input's dtype, e.g. np.zeros(shape, dtype=x.dtype): "
+                "float32 in should give float32 out."
+            )
         else:
             return None
     hint = hint or _first_hint(diagnoses, expected, result, case)
-    text = (f"{problem}\n\nInput:\n{describe_inputs(case, names)}\n"
-            f"Expected:\n{_indent(show(expected))}\nGot:\n{_indent(show(result))}")
+    text = (
+        f"{problem}\n\nInput:\n{describe_inputs(case, names)}\n"
+        f"Expected:\n{_indent(show(expected))}\nGot:\n{_indent(show(result))}"
+    )
     return text + (f"\n\nHint: {hint}" if hint else "")
 
 
 def _integer_hint(expected, result) -> str | None:
-    """The most common dtype mistake: an integer output array silently truncates every value."""
+    """The most common dtype mistake: an integer output array silently truncates every
+    value.
+    """
     if result.dtype.kind in "iub" and expected.dtype.kind == "f":
-        return (f"your result has dtype {result.dtype}, so every value was rounded to a whole number. Create the "
-                "output as a float array with the input's dtype: np.zeros(shape, dtype=x.dtype).")
+        return (
+            f"your result has dtype {result.dtype}, so every value was rounded to a whole number. Create the "
+            "output as a float array with the input's dtype: np.zeros(shape, dtype=x.dtype)."
+        )
     return None
 
 
 def _first_hint(diagnoses, expected, result, case: Case) -> str | None:
-    """The first hint whose diagnosis fits; a diagnosis that trips over odd output is skipped."""
+    """The first hint whose diagnosis fits; a diagnosis that trips over odd output is
+    skipped.
+    """
     for diagnose in diagnoses:
         try:
             hint = diagnose(expected, result, case)
@@ -516,7 +598,9 @@ def _first_hint(diagnoses, expected, result, case: Case) -> str | None:
     return None
 
 
-def _compare_scalar(result, case: Case, diagnoses: list[Diagnosis], names: list[str]) -> str | None:
+def _compare_scalar(
+    result, case: Case, diagnoses: list[Diagnosis], names: list[str]
+) -> str | None:
     """Compare a single number (a size, a FLOP count, a ratio) with the expected one."""
     expected = case.expected
     number = plain_number(result)
@@ -524,8 +608,10 @@ def _compare_scalar(result, case: Case, diagnoses: list[Diagnosis], names: list[
         return f"it returned {_describe(result)}, but a number was expected."
     if isinstance(expected, (int, np.integer)):  # a count or a size: exact, and an int
         if number == expected and type(number) is not int:
-            return (f"it returned {number!r}, a float; expected the whole number {expected!r}. Sizes and counts "
-                    "are ints: use floor division // instead of /.")
+            return (
+                f"it returned {number!r}, a float; expected the whole number {expected!r}. Sizes and counts "
+                "are ints: use floor division // instead of /."
+            )
         if number == expected:
             return None
     elif _close_number(number, float(expected), case.rtol, case.atol):
@@ -535,8 +621,14 @@ def _compare_scalar(result, case: Case, diagnoses: list[Diagnosis], names: list[
     return text + (f"\n\nHint: {hint}" if hint else "")
 
 
-def grade(exercise: str, fn, cases: list[Case], diagnoses: list[Diagnosis] = (), error_hints: dict | None = None,
-          time_limit_s: float = 10.0) -> Report:
+def grade(
+    exercise: str,
+    fn,
+    cases: list[Case],
+    diagnoses: list[Diagnosis] = (),
+    error_hints: dict | None = None,
+    time_limit_s: float = 10.0,
+) -> Report:
     """Run ``fn`` on each case in order and return a Report whose text is the feedback.
 
     ``diagnoses`` explain a wrong answer; ``error_hints`` maps an exception
@@ -546,27 +638,40 @@ def grade(exercise: str, fn, cases: list[Case], diagnoses: list[Diagnosis] = (),
     if tampered is not None:
         return finish(tampered)
     if not callable(fn):
-        report = Report(exercise, False, "failed", f"✗ {exercise}: expected a function, got {type(fn).__name__}.")
+        report = Report(
+            exercise,
+            False,
+            "failed",
+            f"✗ {exercise}: expected a function, got {type(fn).__name__}.",
+        )
         return finish(report)
     guard = Guard()
     start = _perf_counter()
     for number, case in enumerate(cases, 1):
         names = argument_names(fn, len(case.args))
-        result, error, not_implemented = _run_case(fn, case, time_limit_s, error_hints or {}, names, guard)
+        result, error, not_implemented = _run_case(
+            fn, case, time_limit_s, error_hints or {}, names, guard
+        )
         if not_implemented:
             message = f"… {exercise}: not implemented yet. Replace `raise NotImplementedError` with your code."
             return finish(Report(exercise, False, "not implemented", message))
-        problem = error or judge_result(result, case, diagnoses, names, time_limit_s, guard)
+        problem = error or judge_result(
+            result, case, diagnoses, names, time_limit_s, guard
+        )
         if problem:
             message = f"✗ {exercise}: case {number} of {len(cases)} ({case.name}) failed: {problem}"
-            return finish(Report(exercise, False, "failed", message, _perf_counter() - start))
+            return finish(
+                Report(exercise, False, "failed", message, _perf_counter() - start)
+            )
     seconds = _perf_counter() - start
     message = f"✓ {exercise}: passed all {len(cases)} cases in {seconds * 1e3:.0f} ms."
     return finish(Report(exercise, True, "passed", message, seconds))
 
 
 def strict() -> bool:
-    """True when CNNLAB_STRICT_EXERCISES is set (and not 0): a check that does not pass raises."""
+    """True when CNNLAB_STRICT_EXERCISES is set (and not 0): a check that does not pass
+    raises.
+    """
     return os.environ.get("CNNLAB_STRICT_EXERCISES", "") not in ("", "0")
 
 
@@ -577,7 +682,14 @@ def finish(report: Report) -> Report:
     return report
 
 
-# What NumPy and Python's own modules hold when cnnlab.teaching.grading is imported. cnnlab's
-# modules are left out: they are guarded during each call, but tests patch them.
-_PRISTINE = Guard([(name, space) for name, space in _watched_names()
-                   if name != "cnnlab" and not name.startswith("cnnlab.")], added=False)
+# What NumPy and Python's own modules hold when cnnlab.teaching.grading is imported.
+# cnnlab's modules are left out: they are guarded during each call, but tests patch
+# them.
+_PRISTINE = Guard(
+    [
+        (name, space)
+        for name, space in _watched_names()
+        if name != "cnnlab" and not name.startswith("cnnlab.")
+    ],
+    added=False,
+)

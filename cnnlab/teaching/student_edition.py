@@ -39,7 +39,7 @@ import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
@@ -368,12 +368,14 @@ def write_student_edition(
     manifest, edition = _read_manifest(out), Edition()
 
     def save_manifest() -> None:
-        record = {"about": "what python -m cnnlab.teaching.student_edition last wrote here"}
+        record = {
+            "about": "what python -m cnnlab.teaching.student_edition last wrote here"
+        }
         record["files"] = manifest
         text = json.dumps(record, indent=1, sort_keys=True) + "\n"
         _write_atomically(out / MANIFEST, text.encode())
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     for name, data in pages:
         target = out / name
         if target.exists() or target.is_symlink():

@@ -6,6 +6,7 @@ draw exactly the same picture. Convolutions are computed with cnnlab's NumPy
 backend. In a notebook, end the cell with ``plt.show()`` (or close the figure
 and display it yourself) so the figure appears once.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,16 +30,21 @@ PENDING_COLOR = (0.96, 0.96, 0.96)
 
 
 def filter_image(image, kernel, stride: int = 1, padding: int = 0) -> np.ndarray:
-    """Cross-correlate one 2-D image (H, W) with one 2-D kernel (KH, KW); returns (OH, OW).
+    """Cross-correlate one 2-D image (H, W) with one 2-D kernel (KH, KW); returns (OH,
+    OW).
 
     A thin wrapper that adds the batch and channel axes cnnlab's ``conv2d``
     expects (N, C, H, W) and removes them again.
     """
     image, kernel = np.asarray(image), np.asarray(kernel)
     if image.ndim != 2 or kernel.ndim != 2:
-        raise ValueError(f"image and kernel must be 2-D, got shapes {image.shape} and {kernel.shape}")
+        raise ValueError(
+            f"image and kernel must be 2-D, got shapes {image.shape} and {kernel.shape}"
+        )
     conv2d = cnnlab.backend("numpy").conv2d
-    return conv2d(image[None, None], kernel[None, None], stride=stride, padding=padding)[0, 0]
+    return conv2d(
+        image[None, None], kernel[None, None], stride=stride, padding=padding
+    )[0, 0]
 
 
 def format_value(v: float) -> str:
@@ -76,7 +82,9 @@ def speedup_chart(
     from cnnlab.perf import bench  # imported on use: only the timing chart needs it
 
     if baseline not in timings:
-        raise ValueError(f"baseline {baseline!r} is not one of the timings {list(timings)}")
+        raise ValueError(
+            f"baseline {baseline!r} is not one of the timings {list(timings)}"
+        )
     names = list(timings)
     seconds = np.array([_seconds(timings[name]) for name in names])
     base = seconds[names.index(baseline)]
@@ -84,7 +92,11 @@ def speedup_chart(
 
     ncols = 1 if flops is None else 2
     fig, axes = plt.subplots(
-        1, ncols, figsize=(5.5 * ncols, 1.2 + 0.55 * len(names)), layout="constrained", squeeze=False
+        1,
+        ncols,
+        figsize=(5.5 * ncols, 1.2 + 0.55 * len(names)),
+        layout="constrained",
+        squeeze=False,
     )
     ax_time = axes[0, 0]
     lo = 10 ** math.floor(math.log10(seconds.min() / 3))
@@ -92,13 +104,22 @@ def speedup_chart(
     if all(hasattr(timings[name], "q1") for name in names):
         q1 = np.array([timings[name].q1 for name in names])
         q3 = np.array([timings[name].q3 for name in names])
-        ax_time.errorbar(seconds, y, xerr=[seconds - q1, q3 - seconds], fmt="none", ecolor="black", capsize=3)
+        ax_time.errorbar(
+            seconds,
+            y,
+            xerr=[seconds - q1, q3 - seconds],
+            fmt="none",
+            ecolor="black",
+            capsize=3,
+        )
     right_end = seconds.copy()  # labels start right of the whisker, if there is one
     if all(hasattr(timings[name], "q3") for name in names):
         right_end = np.maximum(seconds, [timings[name].q3 for name in names])
     for yi, name, s, end in zip(y, names, seconds, right_end):
         note = "baseline" if name == baseline else _speedup_label(base / s)
-        ax_time.text(end * 1.3, yi, f"{bench.format_time(s)}  ({note})", va="center", fontsize=9)
+        ax_time.text(
+            end * 1.3, yi, f"{bench.format_time(s)}  ({note})", va="center", fontsize=9
+        )
     ax_time.set_xscale("log")
     ax_time.set_xlim(lo, right_end.max() * 3000)  # room for the longest label
     ax_time.set_xlabel("seconds per call (log scale)")
@@ -121,12 +142,15 @@ def speedup_chart(
         ax.invert_yaxis()  # first implementation on top
         ax.set_ylabel("implementation")
     fig.suptitle(title or f"Speed-up over {baseline}")
-    fig.supxlabel(f"Machine: {machine or bench.machine_label()}", fontsize=8, color="0.35")
+    fig.supxlabel(
+        f"Machine: {machine or bench.machine_label()}", fontsize=8, color="0.35"
+    )
     return fig
 
 
 def _time_axis(ax, values: np.ndarray, log: bool) -> None:
-    """Label an x axis of seconds with readable durations ("500 µs", "2 ms"), a few ticks only.
+    """Label an x axis of seconds with readable durations ("500 µs", "2 ms"), a few
+    ticks only.
 
     Matplotlib's default labels for a log axis that spans less than a decade
     are every minor tick in scientific notation, and they overlap; here the
@@ -157,7 +181,8 @@ def _time_axis(ax, values: np.ndarray, log: bool) -> None:
 
 
 def timing_distribution(readings: Sequence[float], timing, title: str = "") -> Figure:
-    """Single readings against a ``bench.Timing``'s samples: a strip plot and a histogram.
+    """Single readings against a ``bench.Timing``'s samples: a strip plot and a
+    histogram.
 
     Left, on a log scale, one dot per value: the top row holds ``readings``
     (seconds, each one call timed alone), the bottom row ``timing.samples``;
@@ -168,13 +193,21 @@ def timing_distribution(readings: Sequence[float], timing, title: str = "") -> F
     from matplotlib.ticker import MaxNLocator
 
     samples = np.asarray(timing.samples, dtype=float)
-    rows = [("single time.time()\nreadings", np.asarray(readings, dtype=float)),
-            ("bench.time_it\nsamples", samples)]
-    fig, (ax_strip, ax_hist) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    rows = [
+        ("single time.time()\nreadings", np.asarray(readings, dtype=float)),
+        ("bench.time_it\nsamples", samples),
+    ]
+    fig, (ax_strip, ax_hist) = plt.subplots(
+        1, 2, figsize=(11, 3.8), layout="constrained"
+    )
     jitter = np.random.default_rng(1)
     for row, (_, values) in enumerate(rows):
-        ax_strip.scatter(values, row + jitter.uniform(-0.15, 0.15, len(values)), s=12, alpha=0.6)
-        ax_strip.plot([np.median(values)] * 2, [row - 0.3, row + 0.3], color="black", linewidth=2)
+        ax_strip.scatter(
+            values, row + jitter.uniform(-0.15, 0.15, len(values)), s=12, alpha=0.6
+        )
+        ax_strip.plot(
+            [np.median(values)] * 2, [row - 0.3, row + 0.3], color="black", linewidth=2
+        )
     ax_strip.set_yticks(range(len(rows)), [label for label, _ in rows])
     ax_strip.set_ylim(len(rows) - 0.5, -0.5)  # the first row on top
     _time_axis(ax_strip, np.concatenate([v for _, v in rows]), log=True)
@@ -182,7 +215,11 @@ def timing_distribution(readings: Sequence[float], timing, title: str = "") -> F
     ax_strip.set_title("Each dot is one value; black bar: median")
 
     ax_hist.hist(samples, bins=30, color="tab:blue", alpha=0.8)
-    marks = [(timing.q1, ":", "quartiles"), (timing.median, "-", "median"), (timing.q3, ":", None)]
+    marks = [
+        (timing.q1, ":", "quartiles"),
+        (timing.median, "-", "median"),
+        (timing.q3, ":", None),
+    ]
     for value, style, label in marks:
         ax_hist.axvline(value, color="black", linestyle=style, label=label)
     ax_hist.axvline(samples.mean(), color="tab:red", linestyle="--", label="mean")
@@ -201,7 +238,9 @@ def _show_values(ax, values: np.ndarray, colors: np.ndarray | None = None) -> No
     """Write every value of a small 2-D array into its cell."""
     for (i, j), v in np.ndenumerate(values):
         color = "black" if colors is None else colors[i, j]
-        ax.text(j, i, format_value(v), ha="center", va="center", fontsize=10, color=color)
+        ax.text(
+            j, i, format_value(v), ha="center", va="center", fontsize=10, color=color
+        )
 
 
 def _grid_axes(ax, rows: int, cols: int) -> None:
@@ -217,7 +256,8 @@ def _grid_axes(ax, rows: int, cols: int) -> None:
 
 
 def kernel_explorer_figure(image, kernel, title: str | None = None) -> Figure:
-    """Input image | kernel with its values | output of the cross-correlation, side by side.
+    """Input image | kernel with its values | output of the cross-correlation, side by
+    side.
 
     image is (H, W), kernel is (KH, KW); the output is the "valid" result
     (no padding), (H - KH + 1, W - KW + 1). Signed outputs use a diverging
@@ -256,13 +296,28 @@ def kernel_explorer_figure(image, kernel, title: str | None = None) -> Figure:
 
 
 def _outline(col: int, row: int, width: int, height: int) -> Rectangle:
-    """A thick frame around grid cells; not clipped, so it stays whole on the border of the grid."""
+    """A thick frame around grid cells; not clipped, so it stays whole on the border of
+    the grid.
+    """
     corner = (col - 0.5, row - 0.5)
-    return Rectangle(corner, width, height, fill=False, edgecolor=HIGHLIGHT_EDGE, linewidth=3, clip_on=False, zorder=3)
+    return Rectangle(
+        corner,
+        width,
+        height,
+        fill=False,
+        edgecolor=HIGHLIGHT_EDGE,
+        linewidth=3,
+        clip_on=False,
+        zorder=3,
+    )
 
 
-def output_position(position: int | tuple[int, int], out_shape: tuple[int, int]) -> tuple[int, int]:
-    """Turn a flat index into the output (row-major) or an (i, j) pair into a checked (i, j)."""
+def output_position(
+    position: int | tuple[int, int], out_shape: tuple[int, int]
+) -> tuple[int, int]:
+    """Turn a flat index into the output (row-major) or an (i, j) pair into a checked
+    (i, j).
+    """
     oh, ow = out_shape
     if isinstance(position, (tuple, list)):
         i, j = (int(p) for p in position)
@@ -274,19 +329,25 @@ def output_position(position: int | tuple[int, int], out_shape: tuple[int, int])
 
 
 def multiply_add_text(window: np.ndarray, kernel: np.ndarray, i: int, j: int) -> str:
-    """The sum behind one output value, one kernel row per line: "out[0, 0] = 1·1 + 2·0 + 3·(-1)" ..."""
+    """The sum behind one output value, one kernel row per line: "out[0, 0] = 1·1 + 2·0
+    + 3·(-1)" ...
+    """
     head = f"out[{i}, {j}] "
     indent = " " * len(head)
     lines = []
     for r, (x_row, k_row) in enumerate(zip(window, kernel)):
-        terms = " + ".join(f"{format_value(a)}·{format_value(b) if b >= 0 else f'({format_value(b)})'}"
-                           for a, b in zip(x_row, k_row))
+        terms = " + ".join(
+            f"{format_value(a)}·{format_value(b) if b >= 0 else f'({format_value(b)})'}"
+            for a, b in zip(x_row, k_row)
+        )
         lines.append((head + "= " if r == 0 else indent + "+ ") + terms)
     lines.append(indent + f"= {format_value((window * kernel).sum())}")
     return "\n".join(lines)
 
 
-def sliding_window_figure(x, w, position: int | tuple[int, int], stride: int = 1, padding: int = 0) -> Figure:
+def sliding_window_figure(
+    x, w, position: int | tuple[int, int], stride: int = 1, padding: int = 0
+) -> Figure:
     """One step of a convolution: padded input, kernel, and the output filled in so far.
 
     x is a small (H, W) input and w a (KH, KW) kernel; stride and padding
@@ -307,11 +368,15 @@ def sliding_window_figure(x, w, position: int | tuple[int, int], stride: int = 1
     window = xp[top : top + kh, left : left + kw]
 
     oh, ow = output.shape
-    # Equal width ratios per column give every grid cell the same size; cells shrink for big grids.
+    # Equal width ratios per column give every grid cell the same size; cells shrink for
+    # big grids.
     columns, rows = xp.shape[1] + kw + ow, max(xp.shape[0], oh)
     cell = min(0.6, 12 / columns)
     fig, (ax_in, ax_k, ax_out) = plt.subplots(
-        1, 3, figsize=(cell * columns + 2.5, cell * rows + 2.3), layout="constrained",
+        1,
+        3,
+        figsize=(cell * columns + 2.5, cell * rows + 2.3),
+        layout="constrained",
         width_ratios=[xp.shape[1], kw, ow],
     )
 
@@ -330,14 +395,23 @@ def sliding_window_figure(x, w, position: int | tuple[int, int], stride: int = 1
     _grid_axes(ax_k, kh, kw)
     ax_k.set_title(f"Kernel {kh} x {kw}")
 
-    done = (np.arange(oh * ow) <= i * ow + j).reshape(oh, ow)  # raster order: cells computed so far
+    # raster order: cells computed so far
+    done = (np.arange(oh * ow) <= i * ow + j).reshape(oh, ow)
     out_colors = np.where(done[..., None], CELL_COLOR, PENDING_COLOR)
     out_colors[i, j] = HIGHLIGHT_COLOR
     ax_out.imshow(out_colors)
     for (r, c), v in np.ndenumerate(output):
         if done[r, c]:
             bold = "bold" if (r, c) == (i, j) else "normal"
-            ax_out.text(c, r, format_value(v), ha="center", va="center", fontsize=10, fontweight=bold)
+            ax_out.text(
+                c,
+                r,
+                format_value(v),
+                ha="center",
+                va="center",
+                fontsize=10,
+                fontweight=bold,
+            )
     ax_out.add_patch(_outline(j, i, 1, 1))
     _grid_axes(ax_out, oh, ow)
     ax_out.set_title(f"Output {oh} x {ow}, stride {stride}")
@@ -346,7 +420,12 @@ def sliding_window_figure(x, w, position: int | tuple[int, int], stride: int = 1
         f"Output ({i}, {j}) reads the window at rows {top}-{top + kh - 1}, "
         f"columns {left}-{left + kw - 1} of the {'padded ' if padding else ''}input"
     )
-    fig.supxlabel(multiply_add_text(window, w, i, j), fontfamily="monospace", fontsize=10, multialignment="left")
+    fig.supxlabel(
+        multiply_add_text(window, w, i, j),
+        fontfamily="monospace",
+        fontsize=10,
+        multialignment="left",
+    )
     return fig
 
 
@@ -369,7 +448,13 @@ def image_grid(
         raise ValueError(f"got {len(titles)} titles for {len(images)} images")
     cols = cols or min(len(images), 4)
     rows = math.ceil(len(images) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows + 0.6), layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(3 * cols, 3 * rows + 0.6),
+        layout="constrained",
+        squeeze=False,
+    )
     for k, ax in enumerate(axes.flat):
         if k >= len(images):
             fig.delaxes(ax)
@@ -382,20 +467,28 @@ def image_grid(
 
 
 def digit_probabilities_figure(image, probs, title: str | None = None) -> Figure:
-    """A digit and what a network thinks of it: the (H, W) image, and a bar per class of ``probs``.
+    """A digit and what a network thinks of it: the (H, W) image, and a bar per class of
+    ``probs``.
 
     ``probs`` holds one probability per class (10 for the digits), e.g. a row
     of ``model(x)``; the most likely class is highlighted and named in the
     title. Ink is dark on a light background, as on paper. This is the
     static twin of :func:`cnnlab.viz.widgets.digit_canvas`.
     """
-    image, probs = np.asarray(image, dtype=np.float64), np.asarray(probs, dtype=np.float64)
+    image, probs = (
+        np.asarray(image, dtype=np.float64),
+        np.asarray(probs, dtype=np.float64),
+    )
     if image.ndim != 2:
         raise ValueError(f"image must be 2-D (H, W), got shape {image.shape}")
     if probs.ndim != 1 or probs.size < 2:
-        raise ValueError(f"probs must be 1-D with one probability per class, got shape {probs.shape}")
+        raise ValueError(
+            f"probs must be 1-D with one probability per class, got shape {probs.shape}"
+        )
     best = int(probs.argmax())
-    fig, (ax_img, ax_bar) = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained", width_ratios=[1, 1.6])
+    fig, (ax_img, ax_bar) = plt.subplots(
+        1, 2, figsize=(9, 3.6), layout="constrained", width_ratios=[1, 1.6]
+    )
     ax_img.imshow(image, cmap="gray_r")
     ax_img.set_xticks(range(image.shape[1]))
     ax_img.set_yticks(range(image.shape[0]))
@@ -407,7 +500,14 @@ def digit_probabilities_figure(image, probs, title: str | None = None) -> Figure
     colors = ["tab:orange" if k == best else "tab:blue" for k in classes]
     bars = ax_bar.bar(classes, probs, color=colors)
     for bar, p in zip(bars, probs):
-        ax_bar.text(bar.get_x() + bar.get_width() / 2, p + 0.02, f"{p:.0%}", ha="center", va="bottom", fontsize=8)
+        ax_bar.text(
+            bar.get_x() + bar.get_width() / 2,
+            p + 0.02,
+            f"{p:.0%}",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax_bar.set_xticks(classes)
     ax_bar.set_ylim(0, 1.12)
     ax_bar.set_xlabel("class")

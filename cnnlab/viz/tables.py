@@ -24,7 +24,8 @@ def times(ratio: float) -> str:
 
 @dataclass
 class Table:
-    """Rows of text under a header; the first column is left-aligned, the rest right-aligned.
+    """Rows of text under a header; the first column is left-aligned, the rest
+    right-aligned.
 
     ``notes`` are printed under the table, one per line. ``values`` may hold
     the numbers behind the text, for code that reads them.
@@ -70,7 +71,8 @@ def timings_table(
     baseline: str | None = None,
     title: str | None = None,
 ) -> Table:
-    """One row per candidate: median ± spread, GFLOP/s (if ``flops``) and speed-up over ``baseline``.
+    """One row per candidate: median ± spread, GFLOP/s (if ``flops``) and speed-up over
+    ``baseline``.
 
     ``baseline`` defaults to the first candidate. ``values`` of the result
     maps each name to ``{"median_s", "gflops", "speedup"}``.

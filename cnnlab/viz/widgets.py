@@ -7,6 +7,7 @@ and its current state as attributes and redraws through one ``redraw``
 method; changing a control's ``value`` from Python (as the tests do) runs the
 same callbacks as clicking in the browser.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
@@ -17,16 +18,19 @@ import numpy as np
 from IPython.display import display
 
 import cnnlab
-from cnnlab.perf import bench
 from cnnlab import data
+from cnnlab.perf import bench
 from cnnlab.viz import plots
 
-# The pure-Python backend costs 100-200 ns per multiply-add, so this many take a fraction of a second per call.
+# The pure-Python backend costs 100-200 ns per multiply-add, so this many take a
+# fraction of a second per call.
 PYTHON_MAX_MULTIPLY_ADDS = 1_000_000
 
 
 def _show(area: widgets.Output, fig) -> None:
-    """Replace what ``area`` shows with ``fig``, then close the figure so pyplot does not keep it."""
+    """Replace what ``area`` shows with ``fig``, then close the figure so pyplot does
+    not keep it.
+    """
     with area:
         area.clear_output(wait=True)
         display(fig)
@@ -44,16 +48,22 @@ class KernelExplorer(widgets.VBox):
         self.image = data.sample_image() if image is None else np.asarray(image)
         self.presets = data.kernel_presets()
         self.preset = widgets.Dropdown(options=list(self.presets), description="Preset")
-        self.cells = [[widgets.FloatText(layout=widgets.Layout(width="70px")) for _ in range(3)] for _ in range(3)]
+        self.cells = [
+            [widgets.FloatText(layout=widgets.Layout(width="70px")) for _ in range(3)]
+            for _ in range(3)
+        ]
         self.figure_area = widgets.Output()
         self.result: np.ndarray | None = None
-        self._filling = False  # True while a preset fills the grid: one redraw, not nine
+        # True while a preset fills the grid: one redraw, not nine
+        self._filling = False
         grid = widgets.GridBox(
             [cell for row in self.cells for cell in row],
             layout=widgets.Layout(grid_template_columns="repeat(3, 75px)"),
         )
         hint = widgets.Label("Pick a preset or type your own weights into the grid.")
-        super().__init__([widgets.HBox([widgets.VBox([self.preset, hint]), grid]), self.figure_area])
+        super().__init__(
+            [widgets.HBox([widgets.VBox([self.preset, hint]), grid]), self.figure_area]
+        )
         self.preset.observe(self._on_preset, names="value")
         for row in self.cells:
             for cell in row:
@@ -63,7 +73,9 @@ class KernelExplorer(widgets.VBox):
     @property
     def kernel(self) -> np.ndarray:
         """The kernel currently in the grid, (3, 3) float64."""
-        return np.array([[cell.value for cell in row] for row in self.cells], dtype=np.float64)
+        return np.array(
+            [[cell.value for cell in row] for row in self.cells], dtype=np.float64
+        )
 
     def set_kernel(self, kernel) -> None:
         """Fill the grid with a (3, 3) kernel and redraw once."""
@@ -88,7 +100,10 @@ class KernelExplorer(widgets.VBox):
         self.result = plots.filter_image(self.image, kernel)
         is_preset = np.array_equal(kernel, self.presets[self.preset.value])
         name = self.preset.value if is_preset else "your own kernel"
-        _show(self.figure_area, plots.kernel_explorer_figure(self.image, kernel, title=f"Kernel: {name}"))
+        _show(
+            self.figure_area,
+            plots.kernel_explorer_figure(self.image, kernel, title=f"Kernel: {name}"),
+        )
 
 
 class SlidingWindowStepper(widgets.VBox):
@@ -103,18 +118,29 @@ class SlidingWindowStepper(widgets.VBox):
         self.x = classic_x if x is None else np.asarray(x, dtype=np.float64)
         self.w = classic_w if w is None else np.asarray(w, dtype=np.float64)
         if self.x.ndim != 2 or self.w.ndim != 2:
-            raise ValueError(f"x and w must be 2-D, got shapes {self.x.shape} and {self.w.shape}")
+            raise ValueError(
+                f"x and w must be 2-D, got shapes {self.x.shape} and {self.w.shape}"
+            )
         if self.w.shape[0] > self.x.shape[0] or self.w.shape[1] > self.x.shape[1]:
-            raise ValueError(f"kernel {self.w.shape} is larger than the input {self.x.shape}")
+            raise ValueError(
+                f"kernel {self.w.shape} is larger than the input {self.x.shape}"
+            )
         self.position = widgets.IntSlider(min=0, max=0, description="position")
-        self.play = widgets.Play(min=0, max=0, interval=1000, description="step automatically")
+        self.play = widgets.Play(
+            min=0, max=0, interval=1000, description="step automatically"
+        )
         widgets.jslink((self.play, "value"), (self.position, "value"))
         self.stride = widgets.IntSlider(value=1, min=1, max=3, description="stride")
-        self.padding = widgets.IntSlider(value=0, min=0, max=max(self.w.shape) - 1, description="padding")
+        self.padding = widgets.IntSlider(
+            value=0, min=0, max=max(self.w.shape) - 1, description="padding"
+        )
         self.shape_label = widgets.Label()
         self.figure_area = widgets.Output()
-        self._adjusting = False  # True while the position range changes: one redraw, not two
-        controls = widgets.VBox([widgets.HBox([self.play, self.position]), self.stride, self.padding])
+        # True while the position range changes: one redraw, not two
+        self._adjusting = False
+        controls = widgets.VBox(
+            [widgets.HBox([self.play, self.position]), self.stride, self.padding]
+        )
         super().__init__([widgets.HBox([controls, self.shape_label]), self.figure_area])
         self.position.observe(self._on_position, names="value")
         self.stride.observe(self._on_geometry, names="value")
@@ -137,7 +163,9 @@ class SlidingWindowStepper(widgets.VBox):
             self.position.max = self.play.max = oh * ow - 1
         finally:
             self._adjusting = False
-        self.shape_label.value = f"output {oh} x {ow}: {oh * ow} positions, numbered row by row from 0"
+        self.shape_label.value = (
+            f"output {oh} x {ow}: {oh * ow} positions, numbered row by row from 0"
+        )
         self.redraw()
 
     def _on_position(self, change) -> None:
@@ -146,13 +174,19 @@ class SlidingWindowStepper(widgets.VBox):
 
     def redraw(self) -> None:
         fig = plots.sliding_window_figure(
-            self.x, self.w, self.position.value, stride=self.stride.value, padding=self.padding.value
+            self.x,
+            self.w,
+            self.position.value,
+            stride=self.stride.value,
+            padding=self.padding.value,
         )
         _show(self.figure_area, fig)
 
 
 def default_implementations() -> dict[str, Callable]:
-    """conv2d of every cnnlab backend, slowest first: {"python": ..., "numpy": ..., "numba": ...}."""
+    """conv2d of every cnnlab backend, slowest first: {"python": ..., "numpy": ...,
+    "numba": ...}.
+    """
     return {name: cnnlab.backend(name).conv2d for name in cnnlab.BACKENDS}
 
 
@@ -178,25 +212,40 @@ class SpeedupExplorer(widgets.VBox):
         self.implementations = dict(implementations or default_implementations())
         self.slow = set(slow)
         self.repeat, self.min_time = repeat, min_time
-        self.size = widgets.Dropdown(options=[8, 16, 32, 64, 128], value=32, description="input size")
-        self.channels = widgets.Dropdown(options=[1, 3, 8, 16, 32], value=8, description="channels")
-        self.checkboxes = {name: widgets.Checkbox(value=True, description=name) for name in self.implementations}
+        self.size = widgets.Dropdown(
+            options=[8, 16, 32, 64, 128], value=32, description="input size"
+        )
+        self.channels = widgets.Dropdown(
+            options=[1, 3, 8, 16, 32], value=8, description="channels"
+        )
+        self.checkboxes = {
+            name: widgets.Checkbox(value=True, description=name)
+            for name in self.implementations
+        }
         self.layer_label = widgets.HTML()  # HTML wraps long lines, Label cuts them off
-        self.button = widgets.Button(description="Measure", button_style="primary", icon="stopwatch")
-        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="progress")
-        self.status = widgets.HTML("Press Measure to time the implementations on this machine.")
+        self.button = widgets.Button(
+            description="Measure", button_style="primary", icon="stopwatch"
+        )
+        self.progress = widgets.IntProgress(
+            value=0, min=0, max=1, description="progress"
+        )
+        self.status = widgets.HTML(
+            "Press Measure to time the implementations on this machine."
+        )
         self.figure_area = widgets.Output()
         self.timings = None
         self.chart_title = ""
         self.flops: int | None = None
-        super().__init__([
-            widgets.HBox([self.size, self.channels]),
-            widgets.HBox(list(self.checkboxes.values())),
-            self.layer_label,
-            widgets.HBox([self.button, self.progress]),
-            self.status,
-            self.figure_area,
-        ])
+        super().__init__(
+            [
+                widgets.HBox([self.size, self.channels]),
+                widgets.HBox(list(self.checkboxes.values())),
+                self.layer_label,
+                widgets.HBox([self.button, self.progress]),
+                self.status,
+                self.figure_area,
+            ]
+        )
         self.size.observe(self._on_layer, names="value")
         self.channels.observe(self._on_layer, names="value")
         self.button.on_click(lambda _button: self.measure())
@@ -206,8 +255,10 @@ class SpeedupExplorer(widgets.VBox):
         """The random input (1, C, S, S) and weights (C, C, 3, 3), float32, seeded."""
         rng = np.random.default_rng(0)
         c, s = self.channels.value, self.size.value
-        return (rng.standard_normal((1, c, s, s), dtype=np.float32),
-                rng.standard_normal((c, c, 3, 3), dtype=np.float32))
+        return (
+            rng.standard_normal((1, c, s, s), dtype=np.float32),
+            rng.standard_normal((c, c, 3, 3), dtype=np.float32),
+        )
 
     def multiply_adds(self) -> int:
         """Multiply-adds of one call on the chosen layer."""
@@ -226,14 +277,22 @@ class SpeedupExplorer(widgets.VBox):
             advice = f"pure Python is only timed up to {limit}; pick a smaller size or fewer channels to include it."
         else:
             advice = f"small enough for every implementation (pure Python is only timed up to {limit})."
-        self.layer_label.value = f"This layer does {macs:,} multiply-adds per call: {advice}"
+        self.layer_label.value = (
+            f"This layer does {macs:,} multiply-adds per call: {advice}"
+        )
 
     def selected(self) -> list[str]:
         """Names of the ticked implementations that are allowed at this size."""
-        return [name for name, box in self.checkboxes.items() if box.value and not box.disabled]
+        return [
+            name
+            for name, box in self.checkboxes.items()
+            if box.value and not box.disabled
+        ]
 
     def measure(self) -> None:
-        """Check the selected implementations agree, time them with ``bench.compare``, redraw the chart."""
+        """Check the selected implementations agree, time them with ``bench.compare``,
+        redraw the chart.
+        """
         names = self.selected()
         if not names:
             self.status.value = "Tick at least one implementation."
@@ -243,23 +302,36 @@ class SpeedupExplorer(widgets.VBox):
         self.progress.max, self.progress.value = len(names) + 1, 0
         try:
             reference = None
-            for name in names:  # the first call also compiles Numba kernels, so it is not timed
+            # the first call also compiles Numba kernels, so it is not timed
+            for name in names:
                 self.status.value = f"Warming up {name} and checking its result..."
                 y = self.implementations[name](x, w, padding=1)
                 if reference is None:
                     reference = y
-                np.testing.assert_allclose(y, reference, rtol=1e-4, atol=1e-3, err_msg=f"{name} vs {names[0]}")
+                np.testing.assert_allclose(
+                    y, reference, rtol=1e-4, atol=1e-3, err_msg=f"{name} vs {names[0]}"
+                )
                 self.progress.value += 1
             self.status.value = "Timing all implementations in interleaved rounds..."
             candidates = {name: self.implementations[name] for name in names}
             self.timings = bench.compare(
-                candidates, x, w, padding=1, repeat=self.repeat, warmup=0, min_time=self.min_time
+                candidates,
+                x,
+                w,
+                padding=1,
+                repeat=self.repeat,
+                warmup=0,
+                min_time=self.min_time,
             )
             self.flops = bench.conv2d_flops(x.shape, w.shape, padding=1)
             c, size = x.shape[1], x.shape[2]
-            self.chart_title = f"conv2d: {c} channels in and out, {size} x {size} input, 3 x 3 kernel"
+            self.chart_title = (
+                f"conv2d: {c} channels in and out, {size} x {size} input, 3 x 3 kernel"
+            )
             self.progress.value += 1
-            self.status.value = "Median time per call: " + ", ".join(f"{n} {t}" for n, t in self.timings.items())
+            self.status.value = "Median time per call: " + ", ".join(
+                f"{n} {t}" for n, t in self.timings.items()
+            )
         except Exception as error:
             self.status.value = f"Measurement failed: {error}"
             raise
@@ -271,25 +343,35 @@ class SpeedupExplorer(widgets.VBox):
         if self.timings is None:
             return
         fig = plots.speedup_chart(
-            self.timings, baseline=next(iter(self.timings)), flops=self.flops, title=self.chart_title
+            self.timings,
+            baseline=next(iter(self.timings)),
+            flops=self.flops,
+            title=self.chart_title,
         )
         _show(self.figure_area, fig)
 
 
 def kernel_explorer(image=None) -> KernelExplorer:
-    """Preset dropdown, an editable 3x3 kernel, and input | kernel | output of ``plots.kernel_explorer_figure``."""
+    """Preset dropdown, an editable 3x3 kernel, and input | kernel | output of
+    ``plots.kernel_explorer_figure``.
+    """
     return KernelExplorer(image)
 
 
 def sliding_window_stepper(x=None, w=None) -> SlidingWindowStepper:
-    """Slider over output positions with stride and padding controls; defaults to ``data.classic_example()``."""
+    """Slider over output positions with stride and padding controls; defaults to
+    ``data.classic_example()``.
+    """
     return SlidingWindowStepper(x, w)
 
 
 def speedup_explorer(
-    implementations: Mapping[str, Callable] | None = None, repeat: int = 5, min_time: float = 0.02
+    implementations: Mapping[str, Callable] | None = None,
+    repeat: int = 5,
+    min_time: float = 0.02,
 ) -> SpeedupExplorer:
-    """Pick a layer size and implementations, press Measure, see ``plots.speedup_chart``.
+    """Pick a layer size and implementations, press Measure, see
+    ``plots.speedup_chart``.
 
     ``implementations`` defaults to :func:`default_implementations`;
     ``repeat`` and ``min_time`` are passed on to ``bench.compare``.
@@ -298,7 +380,8 @@ def speedup_explorer(
 
 
 class DigitCanvas(widgets.VBox):
-    """Draw a digit on a grid of toggle cells, press Predict, see the class probabilities.
+    """Draw a digit on a grid of toggle cells, press Predict, see the class
+    probabilities.
 
     ``model`` is a trained network (a :class:`cnnlab.nn.model.Sequential`) that
     takes (N, 1, H, W) images and returns probabilities. A cell that is on is
@@ -314,18 +397,27 @@ class DigitCanvas(widgets.VBox):
             raise ValueError(f"std must be > 0, got {std!r}")
         self.model, self.mean, self.std = model, float(mean), float(std)
         self.cells = [
-            [widgets.ToggleButton(value=False, layout=widgets.Layout(width="32px", height="32px", padding="0"))
-             for _ in range(size)]
+            [
+                widgets.ToggleButton(
+                    value=False,
+                    layout=widgets.Layout(width="32px", height="32px", padding="0"),
+                )
+                for _ in range(size)
+            ]
             for _ in range(size)
         ]
-        self.predict_button = widgets.Button(description="Predict", button_style="primary", icon="magic")
+        self.predict_button = widgets.Button(
+            description="Predict", button_style="primary", icon="magic"
+        )
         self.clear_button = widgets.Button(description="Clear", icon="eraser")
         self.status = widgets.Label("Click cells to draw a digit, then press Predict.")
         self.figure_area = widgets.Output()
         self.probs: np.ndarray | None = None
         grid = widgets.GridBox(
             [cell for row in self.cells for cell in row],
-            layout=widgets.Layout(grid_template_columns=f"repeat({size}, 34px)", grid_gap="2px"),
+            layout=widgets.Layout(
+                grid_template_columns=f"repeat({size}, 34px)", grid_gap="2px"
+            ),
         )
         controls = widgets.VBox([self.predict_button, self.clear_button, self.status])
         super().__init__([widgets.HBox([grid, controls]), self.figure_area])
@@ -338,13 +430,19 @@ class DigitCanvas(widgets.VBox):
     @property
     def image(self) -> np.ndarray:
         """The drawing as a float32 (H, W) array: 1 where a cell is on, 0 elsewhere."""
-        return np.array([[cell.value for cell in row] for row in self.cells], dtype=np.float32)
+        return np.array(
+            [[cell.value for cell in row] for row in self.cells], dtype=np.float32
+        )
 
     def set_image(self, image) -> None:
-        """Switch on the cells where ``image`` (H, W) is above one half, e.g. to start from a real digit."""
+        """Switch on the cells where ``image`` (H, W) is above one half, e.g. to start
+        from a real digit.
+        """
         image = np.asarray(image)
         if image.shape != (len(self.cells), len(self.cells[0])):
-            raise ValueError(f"image must have shape {(len(self.cells), len(self.cells[0]))}, got {image.shape}")
+            raise ValueError(
+                f"image must have shape {(len(self.cells), len(self.cells[0]))}, got {image.shape}"
+            )
         for row, values in zip(self.cells, image):
             for cell, value in zip(row, values):
                 cell.value = bool(value > 0.5)
@@ -360,7 +458,9 @@ class DigitCanvas(widgets.VBox):
                 cell.value = False
 
     def predict(self) -> np.ndarray:
-        """Run the model on the drawing, redraw the bar chart, and return the probabilities."""
+        """Run the model on the drawing, redraw the bar chart, and return the
+        probabilities.
+        """
         image = self.image
         x = ((image - self.mean) / self.std)[None, None].astype(np.float32)
         self.probs = np.asarray(self.model(x))[0]
@@ -371,7 +471,8 @@ class DigitCanvas(widgets.VBox):
 
 
 def digit_canvas(model, mean: float = 0.0, std: float = 1.0) -> DigitCanvas:
-    """An 8x8 grid of toggle cells to draw a digit, a Predict button, and the class probabilities as bars.
+    """An 8x8 grid of toggle cells to draw a digit, a Predict button, and the class
+    probabilities as bars.
 
     Pass the ``mean`` and ``std`` the training images were normalised with,
     e.g. ``digit_canvas(model, *cnnlab.data.digits_mean_std())``.

@@ -16,6 +16,7 @@ Parallel loops never let two threads write the same element: each thread
 owns whole input channels of ``dx`` and ``dw``, or whole (image, channel)
 planes.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -24,15 +25,17 @@ import numpy as np
 from numba import njit, prange
 
 from cnnlab.validation import (
-    check_conv2d_backward,
-    check_linear_backward,
-    check_pool2d_backward,
-    check_relu_backward,
-    check_softmax_cross_entropy,
+    validate_conv2d_backward,
+    validate_linear_backward,
+    validate_pool2d_backward,
+    validate_relu_backward,
+    validate_softmax_cross_entropy,
 )
 
 PARALLEL_MIN_WORK = 1 << 22
-"""Multiply-adds (conv2d) or window elements (pooling) from which an operator uses all threads."""
+"""Multiply-adds (conv2d) or window elements (pooling) from which an operator uses all
+threads.
+"""
 
 # A dot product is a sum, and plain IEEE semantics make LLVM add its terms in
 # order, one at a time. Allowing reassociation lets it keep one partial sum
@@ -45,7 +48,9 @@ REASSOCIATE = {"reassoc", "contract", "nsz"}
 
 
 def use_threads(work: int) -> bool:
-    """True when ``work`` (multiply-adds or elements) is big enough for threads to pay off."""
+    """True when ``work`` (multiply-adds or elements) is big enough for threads to pay
+    off.
+    """
     return work >= PARALLEL_MIN_WORK
 
 
@@ -59,9 +64,10 @@ def use_threads(work: int) -> bool:
 
 @njit(cache=True, fastmath=REASSOCIATE)
 def _dw_and_dcol(dy_rows, col, w, c, di, dj, zero, dw, dcol):
-    """One kernel tap (di, dj) of channel c: ``dw[f, c, di, dj] = dy_rows[f] . col`` for every filter f,
-    and ``dcol += sum over f of w[f, c, di, dj] * dy_rows[f]``, over the first ``len(col)`` positions.
-    ``zero`` is 0 in the data's dtype, which the sums start from.
+    """One kernel tap (di, dj) of channel c: ``dw[f, c, di, dj] = dy_rows[f] . col`` for
+    every filter f, and ``dcol += sum over f of w[f, c, di, dj] * dy_rows[f]``, over the
+    first ``len(col)`` positions. ``zero`` is 0 in the data's dtype, which the sums
+    start from.
 
     Four filters per pass over the positions: each col[m] and dcol[m] is
     loaded once for four dot products and four multiply-adds, instead of
@@ -71,7 +77,12 @@ def _dw_and_dcol(dy_rows, col, w, c, di, dj, zero, dw, dcol):
     blocked = n_filters - n_filters % 4
     for f in range(0, blocked, 4):
         g0, g1, g2, g3 = dy_rows[f], dy_rows[f + 1], dy_rows[f + 2], dy_rows[f + 3]
-        t0, t1, t2, t3 = w[f, c, di, dj], w[f + 1, c, di, dj], w[f + 2, c, di, dj], w[f + 3, c, di, dj]
+        t0, t1, t2, t3 = (
+            w[f, c, di, dj],
+            w[f + 1, c, di, dj],
+            w[f + 2, c, di, dj],
+            w[f + 3, c, di, dj],
+        )
         s0 = s1 = s2 = s3 = zero
         for m in range(positions):
             v, a0, a1, a2, a3 = col[m], g0[m], g1[m], g2[m], g3[m]
@@ -80,7 +91,12 @@ def _dw_and_dcol(dy_rows, col, w, c, di, dj, zero, dw, dcol):
             s2 += a2 * v
             s3 += a3 * v
             dcol[m] += (t0 * a0 + t1 * a1) + (t2 * a2 + t3 * a3)
-        dw[f, c, di, dj], dw[f + 1, c, di, dj], dw[f + 2, c, di, dj], dw[f + 3, c, di, dj] = s0, s1, s2, s3
+        (
+            dw[f, c, di, dj],
+            dw[f + 1, c, di, dj],
+            dw[f + 2, c, di, dj],
+            dw[f + 3, c, di, dj],
+        ) = s0, s1, s2, s3
     for f in range(blocked, n_filters):
         grad, tap = dy_rows[f], w[f, c, di, dj]
         total = zero
@@ -94,22 +110,28 @@ def _dw_and_dcol(dy_rows, col, w, c, di, dj, zero, dw, dcol):
 
 
 GRID_ALIGN = 16
-"""The grid's length is a multiple of this: LLVM's vectorized loops then have no scalar remainder to run, which
+"""The grid's length is a multiple of this: LLVM's vectorized loops then have no scalar
+remainder to run, which
 made conv2d_backward 12% faster on LeNet's second layer (16 float32 fill one 512-bit vector)."""
 
 
 class Grid(NamedTuple):
-    """Where things sit in the flat grid of the stride-1 backward pass (see :func:`grid_layout`)."""
+    """Where things sit in the flat grid of the stride-1 backward pass (see
+    :func:`grid_layout`).
+    """
 
     row: int  # grid positions from one image row to the next
     image: int  # grid positions from one image to the next
     top: int  # position of pixel (0, 0) of the first image
-    n_grid: int  # positions that cover every output, rounded up to a multiple of GRID_ALIGN
-    length: int  # positions in all, so every tap's view of the n_grid outputs stays inside
+    # positions that cover every output, rounded up to a multiple of GRID_ALIGN
+    n_grid: int
+    # positions in all, so every tap's view of the n_grid outputs stays inside
+    length: int
 
 
 def grid_layout(x_shape, w_shape, padding: tuple[int, int]) -> Grid:
-    """Lay the padded images of x (N, C, H, W) out one after the other in one flat grid per channel.
+    """Lay the padded images of x (N, C, H, W) out one after the other in one flat grid
+    per channel.
 
     Output (n, i, j) sits at position ``n*image + i*row + j``, and with
     stride 1 the input that kernel tap (di, dj) reads for it sits
@@ -122,8 +144,8 @@ def grid_layout(x_shape, w_shape, padding: tuple[int, int]) -> Grid:
     kh, kw = w_shape[2:]
     ph, pw = padding
     out_h, out_w = height + 2 * ph - kh + 1, width + 2 * pw - kw + 1
-    # Zeros between neighbours: enough for the taps that read the padding, and for the outputs,
-    # which are wider than the input when the padding is wider than kernel - 1.
+    # Zeros between neighbours: enough for the taps that read the padding, and for the
+    # outputs, which are wider than the input when the padding is wider than kernel - 1.
     gap_h, gap_w = max(ph, out_h - height), max(pw, out_w - width)
     row = width + gap_w
     image = (height + gap_h) * row
@@ -134,7 +156,8 @@ def grid_layout(x_shape, w_shape, padding: tuple[int, int]) -> Grid:
 
 @njit(cache=True)
 def _grid_setup(dy, x, row, image, top, n_grid, length, db):
-    """x (C, length) and dy (F, n_grid) on the grid of :func:`grid_layout`, zero elsewhere; also db.
+    """x (C, length) and dy (F, n_grid) on the grid of :func:`grid_layout`, zero
+    elsewhere; also db.
 
     A kernel tap's im2col row is then a *view* of x's grid, shifted by the
     tap's offset, and its gradient adds into a view of the same shape:
@@ -143,7 +166,8 @@ def _grid_setup(dy, x, row, image, top, n_grid, length, db):
     """
     n_batch, channels, height, width = x.shape
     n_filters, out_h, out_w = dy.shape[1], dy.shape[2], dy.shape[3]
-    # Rows are copied through views indexed from 0: an index like at + s keeps a wraparound check per element.
+    # Rows are copied through views indexed from 0: an index like at + s keeps a
+    # wraparound check per element.
     xs = np.zeros((channels, length), x.dtype)
     for c in range(channels):
         for n in range(n_batch):
@@ -153,7 +177,8 @@ def _grid_setup(dy, x, row, image, top, n_grid, length, db):
                     dst[s] = src[s]
     dys = np.zeros((n_filters, n_grid), dy.dtype)
     for f in range(n_filters):
-        total = 0.0  # a local sum: adding into db[f] directly would wait on memory each time
+        # a local sum: adding into db[f] directly would wait on memory each time
+        total = 0.0
         for n in range(n_batch):
             for i in range(out_h):
                 dst, src = dys[f, n * image + i * row :], dy[n, f, i]
@@ -171,7 +196,17 @@ def _grid_channel(c, xs, dys, w, row, zero, dw, dxs):
     for di in range(w.shape[2]):
         for dj in range(w.shape[3]):
             shift = di * row + dj
-            _dw_and_dcol(dys, xs[c, shift : shift + n_grid], w, c, di, dj, zero, dw, dxs[c, shift : shift + n_grid])
+            _dw_and_dcol(
+                dys,
+                xs[c, shift : shift + n_grid],
+                w,
+                c,
+                di,
+                dj,
+                zero,
+                dw,
+                dxs[c, shift : shift + n_grid],
+            )
 
 
 @njit(cache=True)
@@ -197,7 +232,9 @@ def _conv2d_backward_grid_serial(dy, x, w, row, image, top, n_grid, length, dx, 
 
 
 @njit(cache=True, parallel=True)
-def _conv2d_backward_grid_parallel(dy, x, w, row, image, top, n_grid, length, dx, dw, db):
+def _conv2d_backward_grid_parallel(
+    dy, x, w, row, image, top, n_grid, length, dx, dw, db
+):
     xs, dys = _grid_setup(dy, x, row, image, top, n_grid, length, db)
     dxs = np.zeros(xs.shape, dx.dtype)
     zero = np.zeros(1, dx.dtype)[0]  # sums start from 0 in the data's dtype
@@ -211,7 +248,9 @@ def _conv2d_backward_grid_parallel(dy, x, w, row, image, top, n_grid, length, dx
 
 @njit(cache=True)
 def _conv2d_backward_setup(dy, x, ph, pw, db):
-    """A zero-padded copy of x, dy as a (F, N*OH*OW) matrix with one row per filter, and db."""
+    """A zero-padded copy of x, dy as a (F, N*OH*OW) matrix with one row per filter, and
+    db.
+    """
     n_batch, channels, height, width = x.shape
     n_filters, out_h, out_w = dy.shape[1], dy.shape[2], dy.shape[3]
     xp = np.zeros((n_batch, channels, height + 2 * ph, width + 2 * pw), x.dtype)
@@ -224,7 +263,8 @@ def _conv2d_backward_setup(dy, x, ph, pw, db):
     sums = np.zeros(n_filters)
     for n in range(n_batch):
         for f in range(n_filters):
-            total = 0.0  # a local sum: adding into sums[f] directly would wait on memory each time
+            # a local sum: adding into sums[f] directly would wait on memory each time
+            total = 0.0
             for i in range(out_h):
                 for j in range(out_w):
                     dy_rows[f, (n * out_h + i) * out_w + j] = dy[n, f, i, j]
@@ -246,7 +286,8 @@ def _crop(dxp, ph, pw, dx):
 
 @njit(cache=True)
 def _conv2d_backward_channel(c, xp, dy_rows, w, sh, sw, out_h, out_w, dw, dxp):
-    """dw[:, c] and the padded dx[:, c] of one input channel, one kernel tap (di, dj) at a time.
+    """dw[:, c] and the padded dx[:, c] of one input channel, one kernel tap (di, dj) at
+    a time.
 
     For each tap, ``col`` holds the input value that tap saw at every output
     position (one row of the im2col matrix); then ``dw[f, c, di, dj]`` is the
@@ -259,7 +300,8 @@ def _conv2d_backward_channel(c, xp, dy_rows, w, sh, sw, out_h, out_w, dw, dxp):
     col = np.empty(positions, xp.dtype)
     dcol = np.empty(positions, dxp.dtype)
     zero = np.zeros(1, dxp.dtype)[0]  # sums start from 0 in the data's dtype
-    # In both copies, a step LLVM knows is 1 lets it vectorize the row: up to 4x faster on wide rows.
+    # In both copies, a step LLVM knows is 1 lets it vectorize the row: up to 4x faster
+    # on wide rows.
     for di in range(kh):
         for dj in range(kw):
             for n in range(n_batch):
@@ -291,7 +333,9 @@ def _conv2d_backward_serial(dy, x, w, sh, sw, ph, pw, dx, dw, db):
     xp, dy_rows = _conv2d_backward_setup(dy, x, ph, pw, db)
     dxp = np.zeros(xp.shape, dx.dtype)
     for c in range(x.shape[1]):
-        _conv2d_backward_channel(c, xp, dy_rows, w, sh, sw, dy.shape[2], dy.shape[3], dw, dxp)
+        _conv2d_backward_channel(
+            c, xp, dy_rows, w, sh, sw, dy.shape[2], dy.shape[3], dw, dxp
+        )
     _crop(dxp, ph, pw, dx)
 
 
@@ -300,25 +344,36 @@ def _conv2d_backward_parallel(dy, x, w, sh, sw, ph, pw, dx, dw, db):
     xp, dy_rows = _conv2d_backward_setup(dy, x, ph, pw, db)
     dxp = np.zeros(xp.shape, dx.dtype)
     for c in prange(x.shape[1]):
-        _conv2d_backward_channel(c, xp, dy_rows, w, sh, sw, dy.shape[2], dy.shape[3], dw, dxp)
+        _conv2d_backward_channel(
+            c, xp, dy_rows, w, sh, sw, dy.shape[2], dy.shape[3], dw, dxp
+        )
     _crop(dxp, ph, pw, dx)
 
 
-def conv2d_backward(dy, x, w, stride=1, padding=0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of ``conv2d`` with respect to x (N, C, H, W), w (F, C, KH, KW) and b (F,); dy is (N, F, OH, OW).
+def conv2d_backward(
+    dy, x, w, stride=1, padding=0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of ``conv2d`` with respect to x (N, C, H, W), w (F, C, KH, KW) and b
+    (F,); dy is (N, F, OH, OW).
 
     Stride 1 runs on the grid of :func:`grid_layout`, any other
     stride on im2col rows built one kernel tap at a time; both in one thread
     or, from ``PARALLEL_MIN_WORK`` multiply-adds, one input channel per thread.
     """
-    args = check_conv2d_backward(dy, x, w, stride, padding)
+    args = validate_conv2d_backward(dy, x, w, stride, padding)
     dtype = args.dtype
     dy, x, w = (np.ascontiguousarray(a, dtype=dtype) for a in (args.dy, args.x, args.w))
-    dx, dw, db = np.empty(x.shape, dtype), np.empty(w.shape, dtype), np.empty(w.shape[0], dtype)
+    dx, dw, db = (
+        np.empty(x.shape, dtype),
+        np.empty(w.shape, dtype),
+        np.empty(w.shape[0], dtype),
+    )
     work = 2 * dy.size * w[0].size  # multiply-adds of dw plus those of dx
     threads = use_threads(work) and x.shape[1] > 1  # threads split the input channels
     if args.stride == (1, 1):
-        kernel = _conv2d_backward_grid_parallel if threads else _conv2d_backward_grid_serial
+        kernel = (
+            _conv2d_backward_grid_parallel if threads else _conv2d_backward_grid_serial
+        )
         kernel(dy, x, w, *grid_layout(x.shape, w.shape, args.padding), dx, dw, db)
     else:
         kernel = _conv2d_backward_parallel if threads else _conv2d_backward_serial
@@ -332,7 +387,8 @@ def conv2d_backward(dy, x, w, stride=1, padding=0) -> tuple[np.ndarray, np.ndarr
 
 @njit(cache=True, inline="always")
 def _pool2d_backward_plane(image, grad, width, out_w, kh, kw, sh, sw, take_max, plane):
-    """dx of one flattened (H*W) plane: each window sends its dy to its maximum, or shares it equally.
+    """dx of one flattened (H*W) plane: each window sends its dy to its maximum, or
+    shares it equally.
 
     The maximum is PyTorch's: the first of equal maxima in row-major order,
     but the last NaN, because a NaN replaces the running maximum (any value
@@ -349,7 +405,9 @@ def _pool2d_backward_plane(image, grad, width, out_w, kh, kw, sh, sw, take_max, 
                 for di in range(kh):
                     for dj in range(kw):
                         at = corner + di * width + dj
-                        value = image[at]  # loaded before the selects: a load inside one would make it a branch
+                        # loaded before the selects: a load inside one would make it a
+                        # branch
+                        value = image[at]
                         better = (value > best) | (value != value)
                         best = value if better else best
                         best_at = at if better else best_at
@@ -363,7 +421,8 @@ def _pool2d_backward_plane(image, grad, width, out_w, kh, kw, sh, sw, take_max, 
 
 @njit(cache=True, inline="always")
 def _max_2x2_backward_plane(image, grad, width, out_w, zero, plane):
-    """:func:`_pool2d_backward_plane` for the common 2x2 window of stride 2, unrolled and without branches.
+    """:func:`_pool2d_backward_plane` for the common 2x2 window of stride 2, unrolled
+    and without branches.
 
     The four values of a window are loaded first and the same comparisons,
     in the same order, pick the same winner. Then all four elements are
@@ -378,14 +437,22 @@ def _max_2x2_backward_plane(image, grad, width, out_w, zero, plane):
         plane[k] = zero
     for i in range(grad.size // out_w):
         for j in range(out_w):
-            at = 2 * i * width + 2 * j  # the window's top-left element; then right, below, below right
-            a, b, c, d = image[at], image[at + 1], image[at + width], image[at + width + 1]
-            b_wins = (b > a) | (b != b)  # a NaN wins, and a later NaN wins over it, as in PyTorch
+            # the window's top-left element; then right, below, below right
+            at = 2 * i * width + 2 * j
+            a, b, c, d = (
+                image[at],
+                image[at + 1],
+                image[at + width],
+                image[at + width + 1],
+            )
+            # a NaN wins, and a later NaN wins over it, as in PyTorch
+            b_wins = (b > a) | (b != b)
             best = b if b_wins else a
             c_wins = (c > best) | (c != c)
             best = c if c_wins else best
             d_wins = (d > best) | (d != d)
-            # The last to win keeps it; & and ~, not "and" and "not", which would branch.
+            # The last to win keeps it; & and ~, not "and" and "not", which would
+            # branch.
             c_wins = c_wins & ~d_wins
             b_wins = b_wins & ~c_wins & ~d_wins
             a_wins = ~(b_wins | c_wins | d_wins)
@@ -406,13 +473,27 @@ def _planes(a):
 def _pool2d_backward_serial(dy, x, kh, kw, sh, sw, take_max, dx):
     x_planes, dy_planes, dx_planes = _planes(x), _planes(dy), _planes(dx)
     width, out_w = x.shape[3], dy.shape[3]
-    if take_max and kh == 2 and kw == 2 and sh == 2 and sw == 2:  # one loop per path, each optimized alone
+    # one loop per path, each optimized alone
+    if take_max and kh == 2 and kw == 2 and sh == 2 and sw == 2:
         zero = np.zeros(1, dx.dtype)[0]
         for p in range(x_planes.shape[0]):
-            _max_2x2_backward_plane(x_planes[p], dy_planes[p], width, out_w, zero, dx_planes[p])
+            _max_2x2_backward_plane(
+                x_planes[p], dy_planes[p], width, out_w, zero, dx_planes[p]
+            )
     else:
         for p in range(x_planes.shape[0]):
-            _pool2d_backward_plane(x_planes[p], dy_planes[p], width, out_w, kh, kw, sh, sw, take_max, dx_planes[p])
+            _pool2d_backward_plane(
+                x_planes[p],
+                dy_planes[p],
+                width,
+                out_w,
+                kh,
+                kw,
+                sh,
+                sw,
+                take_max,
+                dx_planes[p],
+            )
 
 
 @njit(cache=True, parallel=True)
@@ -422,14 +503,27 @@ def _pool2d_backward_parallel(dy, x, kh, kw, sh, sw, take_max, dx):
     if take_max and kh == 2 and kw == 2 and sh == 2 and sw == 2:
         zero = np.zeros(1, dx.dtype)[0]
         for p in prange(x_planes.shape[0]):
-            _max_2x2_backward_plane(x_planes[p], dy_planes[p], width, out_w, zero, dx_planes[p])
+            _max_2x2_backward_plane(
+                x_planes[p], dy_planes[p], width, out_w, zero, dx_planes[p]
+            )
     else:
         for p in prange(x_planes.shape[0]):
-            _pool2d_backward_plane(x_planes[p], dy_planes[p], width, out_w, kh, kw, sh, sw, take_max, dx_planes[p])
+            _pool2d_backward_plane(
+                x_planes[p],
+                dy_planes[p],
+                width,
+                out_w,
+                kh,
+                kw,
+                sh,
+                sw,
+                take_max,
+                dx_planes[p],
+            )
 
 
 def _pool_backward(dy, x, kernel_size, stride, take_max: bool) -> np.ndarray:
-    args = check_pool2d_backward(dy, x, kernel_size, stride)
+    args = validate_pool2d_backward(dy, x, kernel_size, stride)
     dtype = args.dtype
     dy, x = (np.ascontiguousarray(a, dtype=dtype) for a in (args.dy, args.x))
     dx = np.empty(x.shape, dtype)
@@ -440,12 +534,16 @@ def _pool_backward(dy, x, kernel_size, stride, take_max: bool) -> np.ndarray:
 
 
 def max_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
-    """Gradient of ``max_pool2d``: each window's dy goes to its first maximum (its last NaN); x (N, C, H, W)."""
+    """Gradient of ``max_pool2d``: each window's dy goes to its first maximum (its last
+    NaN); x (N, C, H, W).
+    """
     return _pool_backward(dy, x, kernel_size, stride, True)
 
 
 def avg_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
-    """Gradient of ``avg_pool2d``: each window's dy is shared equally by its KH*KW inputs; x (N, C, H, W)."""
+    """Gradient of ``avg_pool2d``: each window's dy is shared equally by its KH*KW
+    inputs; x (N, C, H, W).
+    """
     return _pool_backward(dy, x, kernel_size, stride, False)
 
 
@@ -460,8 +558,10 @@ def _relu_backward(dy, x, dx):
 
 
 def relu_backward(dy, x) -> np.ndarray:
-    """Gradient of ``relu``: zero where x <= 0 (also at x == 0), dy elsewhere (also at NaN). Any shape."""
-    dy, x, dtype = check_relu_backward(dy, x)
+    """Gradient of ``relu``: zero where x <= 0 (also at x == 0), dy elsewhere (also at
+    NaN). Any shape.
+    """
+    dy, x, dtype = validate_relu_backward(dy, x)
     dx = np.empty(x.shape, dtype)
     dy, x = (np.ascontiguousarray(a, dtype=dtype).reshape(-1) for a in (dy, x))
     _relu_backward(dy, x, dx.reshape(-1))
@@ -485,11 +585,17 @@ def _linear_backward(dy, x, w, dx, dw, db):
 
 
 def linear_backward(dy, x, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of ``linear`` (``y = x @ w.T + b``); dy (N, out) -> dx (N, in), dw (out, in), db (out,)."""
-    args = check_linear_backward(dy, x, w)
+    """Gradients of ``linear`` (``y = x @ w.T + b``); dy (N, out) -> dx (N, in), dw
+    (out, in), db (out,).
+    """
+    args = validate_linear_backward(dy, x, w)
     dtype = args.dtype
     dy, x, w = (np.ascontiguousarray(a, dtype=dtype) for a in (args.dy, args.x, args.w))
-    dx, dw, db = np.empty(x.shape, dtype), np.empty(w.shape, dtype), np.empty(w.shape[0], dtype)
+    dx, dw, db = (
+        np.empty(x.shape, dtype),
+        np.empty(w.shape, dtype),
+        np.empty(w.shape[0], dtype),
+    )
     _linear_backward(dy, x, w, dx, dw, db)
     return dx, dw, db
 
@@ -515,11 +621,12 @@ def _softmax_cross_entropy(logits, labels, dlogits):
 
 
 def softmax_cross_entropy(logits, labels) -> tuple[np.floating, np.ndarray]:
-    """Mean cross-entropy of softmax(logits) (N, K) against int labels (N,), and dlogits (N, K).
+    """Mean cross-entropy of softmax(logits) (N, K) against int labels (N,), and dlogits
+    (N, K).
 
     ``dlogits = (softmax(logits) - onehot(labels)) / N``; stable for large logits.
     """
-    logits, labels = check_softmax_cross_entropy(logits, labels)
+    logits, labels = validate_softmax_cross_entropy(logits, labels)
     logits = np.ascontiguousarray(logits)
     dlogits = np.empty(logits.shape, logits.dtype)
     loss = _softmax_cross_entropy(logits, np.ascontiguousarray(labels), dlogits)

@@ -1,12 +1,11 @@
 """A register- and cache-blocked direct convolution for 3x3 kernels with many channels.
 
-:mod:`cnnlab.backends.numba.kernels.conv_direct`'s direct kernel keeps two tricks that this module
-reuses: outputs on the padded width, so tap (di, dj) is the constant offset
-``di * width + dj`` into the flattened input, and slice views indexed from 0,
-so Numba can prove every index non-negative and adds no wraparound check that
-would stop LLVM from vectorizing. To those it adds the blocking of
-high-performance matrix kernels (Goto & van de Geijn 2008), which oneDNN's
-direct convolutions also use:
+:mod:`cnnlab.backends.numba.kernels.conv_direct`'s direct kernel keeps two tricks that
+this module reuses: outputs on the padded width, so tap (di, dj) is the constant offset
+``di * width + dj`` into the flattened input, and slice views indexed from 0, so Numba
+can prove every index non-negative and adds no wraparound check that would stop LLVM
+from vectorizing. To those it adds the blocking of high-performance matrix kernels (Goto
+& van de Geijn 2008), which oneDNN's direct convolutions also use:
 
 * **All images on one grid.** The padded input is stored channel by channel
   with the images stacked on top of each other, (C, N * (H + 2p) + extra rows,
@@ -36,6 +35,7 @@ Work items are chunks, spread over all threads with ``prange``. The kernel is
 correct for any 3x3, stride-1 convolution; it pays off when there are many
 channels and filters (see :func:`cnnlab.backends.numba.forward._choose_conv_kernel`).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,14 +55,18 @@ def _taps(w9, f, c):
 @njit(cache=True, inline="always")
 def _dot9(t, v0, v1, v2, v3, v4, v5, v6, v7, v8):
     # Three independent row sums: shorter dependency chains than one 9-term sum.
-    return (t[0] * v0 + t[1] * v1 + t[2] * v2) + (t[3] * v3 + t[4] * v4 + t[5] * v5) + (
-        t[6] * v6 + t[7] * v7 + t[8] * v8
+    return (
+        (t[0] * v0 + t[1] * v1 + t[2] * v2)
+        + (t[3] * v3 + t[4] * v4 + t[5] * v5)
+        + (t[6] * v6 + t[7] * v7 + t[8] * v8)
     )
 
 
 @njit(cache=True, fastmath={"contract"})
 def _accumulate_chunk(xf, w9, f0, start, width, acc):
-    """acc[k, :CHUNK] += 3x3 correlation of filter f0 + k (k = 0, 1) with xf (C, L), grid points start onwards."""
+    """acc[k, :CHUNK] += 3x3 correlation of filter f0 + k (k = 0, 1) with xf (C, L),
+    grid points start onwards.
+    """
     a0, a1 = acc[0], acc[1]
     for c in range(xf.shape[0]):
         xc = xf[c][start:]
@@ -71,14 +75,25 @@ def _accumulate_chunk(xf, w9, f0, start, width, acc):
         s6, s7, s8 = xc[2 * width :], xc[2 * width + 1 :], xc[2 * width + 2 :]
         t0, t1 = _taps(w9, f0, c), _taps(w9, f0 + 1, c)
         for j in range(CHUNK):  # a compile-time constant trip count
-            v0, v1, v2, v3, v4, v5, v6, v7, v8 = s0[j], s1[j], s2[j], s3[j], s4[j], s5[j], s6[j], s7[j], s8[j]
+            v0, v1, v2, v3, v4, v5, v6, v7, v8 = (
+                s0[j],
+                s1[j],
+                s2[j],
+                s3[j],
+                s4[j],
+                s5[j],
+                s6[j],
+                s7[j],
+                s8[j],
+            )
             a0[j] += _dot9(t0, v0, v1, v2, v3, v4, v5, v6, v7, v8)
             a1[j] += _dot9(t1, v0, v1, v2, v3, v4, v5, v6, v7, v8)
 
 
 @njit(cache=True)
 def _copy_valid(grid, start, image_rows, width, out, f):
-    """out[n, f, i, j] <- grid point start + p, for the points of the chunk that are outputs.
+    """out[n, f, i, j] <- grid point start + p, for the points of the chunk that are
+    outputs.
 
     Grid point g lies in image ``g // (image_rows * width)``, at row ``i`` and
     column ``j`` of that image's padded rows; it is an output when i < OH and
@@ -100,7 +115,8 @@ def _copy_valid(grid, start, image_rows, width, out, f):
 
 @njit(parallel=True, cache=True)
 def conv2d_3x3_blocked(xf, w9, b, width, image_rows, out):
-    """out (N, F, OH, OW) <- 3x3 correlation of stacked, padded, flattened images xf (C, L).
+    """out (N, F, OH, OW) <- 3x3 correlation of stacked, padded, flattened images xf (C,
+    L).
 
     Image n's padded rows start at grid row ``n * image_rows``; rows are
     ``width`` long; L covers every chunk plus two rows and two columns of
@@ -121,9 +137,14 @@ def conv2d_3x3_blocked(xf, w9, b, width, image_rows, out):
 
 
 def conv2d_3x3(
-    x: np.ndarray, w: np.ndarray, b: np.ndarray, padding: tuple[int, int], out: np.ndarray | None = None
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    padding: tuple[int, int],
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Stride-1 3x3 convolution; x (N, C, H, W), w (F, C, 3, 3), b (F,) -> out (N, F, OH, OW), dtype of x.
+    """Stride-1 3x3 convolution; x (N, C, H, W), w (F, C, 3, 3), b (F,) -> out (N, F,
+    OH, OW), dtype of x.
 
     Pads and stacks x into the layout of :func:`conv2d_3x3_blocked` (one copy
     of x) and repacks w; both are cheap next to the convolution when there

@@ -28,18 +28,21 @@ Every kernel comes as a pair: ``conv2d_*`` spreads its work items over all
 threads with ``prange``, and ``conv2d_*_serial`` runs the very same items in
 one thread, for small layers where starting threads costs more than it saves.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
 FILTER_BLOCK = 3
-GRID_ALIGN = 16  # grid lengths are rounded up to this many points: 16 float32 fill one 512-bit vector
+# grid lengths are rounded up to this many points: 16 float32 fill one 512-bit vector
+GRID_ALIGN = 16
 
 
 @njit(cache=True)
 def _copy_rows(x_n, first_row, ph, pw, buf):
-    """buf (C, R, Wb), already zero, <- rows first_row - ph ... of x_n (C, H, W), shifted right by pw.
+    """buf (C, R, Wb), already zero, <- rows first_row - ph ... of x_n (C, H, W),
+    shifted right by pw.
 
     Rows and columns outside x stay zero: that is the padding. Explicit
     loops, not slice copies: for the short rows of small images a slice
@@ -60,7 +63,8 @@ def _copy_rows(x_n, first_row, ph, pw, buf):
 
 @njit(cache=True)
 def _general_plane(xp, w, b, sh, sw, nf, out):
-    """Output plane nf = n * F + f of the general kernel: out[n, f] = b[f] + sum over c, di, dj of
+    """Output plane nf = n * F + f of the general kernel: out[n, f] = b[f] + sum over c,
+    di, dj of
     w[f, c, di, dj] * xp[n, c, shifted window]. The innermost loop walks one output row.
     """
     n_filters, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
@@ -82,7 +86,9 @@ def _general_plane(xp, w, b, sh, sw, nf, out):
 
 @njit(parallel=True, cache=True)
 def conv2d_general(xp, w, b, sh, sw, out):
-    """Direct loops on an already padded xp; the fallback for every shape. One (image, filter) plane per item."""
+    """Direct loops on an already padded xp; the fallback for every shape. One (image,
+    filter) plane per item.
+    """
     for nf in prange(out.shape[0] * out.shape[1]):
         _general_plane(xp, w, b, sh, sw, nf, out)
 
@@ -118,14 +124,17 @@ def _accumulate_taps(xb, w, f, width, n, acc):
 @njit(cache=True, fastmath={"contract"})
 def _dot9(w, v0, v1, v2, v3, v4, v5, v6, v7, v8):
     # Three independent row sums: shorter dependency chains than one 9-term sum.
-    return (w[0] * v0 + w[1] * v1 + w[2] * v2) + (w[3] * v3 + w[4] * v4 + w[5] * v5) + (
-        w[6] * v6 + w[7] * v7 + w[8] * v8
+    return (
+        (w[0] * v0 + w[1] * v1 + w[2] * v2)
+        + (w[3] * v3 + w[4] * v4 + w[5] * v5)
+        + (w[6] * v6 + w[7] * v7 + w[8] * v8)
     )
 
 
 @njit(cache=True, fastmath={"contract"})
 def _accumulate_3x3(xb, w9, f0, n_filters, width, n, acc):
-    """Like :func:`_accumulate_taps` for 3x3 and filters f0 ... f0 + n_filters - 1 (at most 3).
+    """Like :func:`_accumulate_taps` for 3x3 and filters f0 ... f0 + n_filters - 1 (at
+    most 3).
 
     The 9 taps are unrolled: one pass per channel instead of one per tap, so
     each accumulator is loaded and stored once per channel. A full block of
@@ -140,7 +149,17 @@ def _accumulate_3x3(xb, w9, f0, n_filters, width, n, acc):
             a0, a1, a2 = acc[0], acc[1], acc[2]
             w0, w1, w2 = w9[f0, c], w9[f0 + 1, c], w9[f0 + 2, c]
             for j in range(n):
-                v0, v1, v2, v3, v4, v5, v6, v7, v8 = s0[j], s1[j], s2[j], s3[j], s4[j], s5[j], s6[j], s7[j], s8[j]
+                v0, v1, v2, v3, v4, v5, v6, v7, v8 = (
+                    s0[j],
+                    s1[j],
+                    s2[j],
+                    s3[j],
+                    s4[j],
+                    s5[j],
+                    s6[j],
+                    s7[j],
+                    s8[j],
+                )
                 a0[j] += _dot9(w0, v0, v1, v2, v3, v4, v5, v6, v7, v8)
                 a1[j] += _dot9(w1, v0, v1, v2, v3, v4, v5, v6, v7, v8)
                 a2[j] += _dot9(w2, v0, v1, v2, v3, v4, v5, v6, v7, v8)
@@ -148,12 +167,24 @@ def _accumulate_3x3(xb, w9, f0, n_filters, width, n, acc):
             for k in range(n_filters):
                 a, wk = acc[k], w9[f0 + k, c]
                 for j in range(n):
-                    a[j] += _dot9(wk, s0[j], s1[j], s2[j], s3[j], s4[j], s5[j], s6[j], s7[j], s8[j])
+                    a[j] += _dot9(
+                        wk,
+                        s0[j],
+                        s1[j],
+                        s2[j],
+                        s3[j],
+                        s4[j],
+                        s5[j],
+                        s6[j],
+                        s7[j],
+                        s8[j],
+                    )
 
 
 @njit(cache=True, fastmath={"contract"})
 def _accumulate_5_wide(xb, w, f0, n_filters, width, n, acc):
-    """Like :func:`_accumulate_taps` for kernels 5 wide (any height) and filters f0 ... f0 + n_filters - 1 (at most 3).
+    """Like :func:`_accumulate_taps` for kernels 5 wide (any height) and filters f0 ...
+    f0 + n_filters - 1 (at most 3).
 
     One pass per kernel row instead of one per tap, with the row's 5 taps
     unrolled: each accumulator is loaded and stored once per 5 multiply-adds
@@ -167,14 +198,36 @@ def _accumulate_5_wide(xb, w, f0, n_filters, width, n, acc):
         xc = xb[c]
         for di in range(w.shape[2]):
             o = di * width
-            s0, s1, s2, s3, s4 = xc[o:], xc[o + 1 :], xc[o + 2 :], xc[o + 3 :], xc[o + 4 :]
+            s0, s1, s2, s3, s4 = (
+                xc[o:],
+                xc[o + 1 :],
+                xc[o + 2 :],
+                xc[o + 3 :],
+                xc[o + 4 :],
+            )
             if n_filters == FILTER_BLOCK:
                 a0, a1, a2 = acc[0], acc[1], acc[2]
-                p0, p1, p2, p3, p4 = w[f0, c, di, 0], w[f0, c, di, 1], w[f0, c, di, 2], w[f0, c, di, 3], w[f0, c, di, 4]
-                q0, q1, q2, q3, q4 = (w[f0 + 1, c, di, 0], w[f0 + 1, c, di, 1], w[f0 + 1, c, di, 2],
-                                      w[f0 + 1, c, di, 3], w[f0 + 1, c, di, 4])
-                r0, r1, r2, r3, r4 = (w[f0 + 2, c, di, 0], w[f0 + 2, c, di, 1], w[f0 + 2, c, di, 2],
-                                      w[f0 + 2, c, di, 3], w[f0 + 2, c, di, 4])
+                p0, p1, p2, p3, p4 = (
+                    w[f0, c, di, 0],
+                    w[f0, c, di, 1],
+                    w[f0, c, di, 2],
+                    w[f0, c, di, 3],
+                    w[f0, c, di, 4],
+                )
+                q0, q1, q2, q3, q4 = (
+                    w[f0 + 1, c, di, 0],
+                    w[f0 + 1, c, di, 1],
+                    w[f0 + 1, c, di, 2],
+                    w[f0 + 1, c, di, 3],
+                    w[f0 + 1, c, di, 4],
+                )
+                r0, r1, r2, r3, r4 = (
+                    w[f0 + 2, c, di, 0],
+                    w[f0 + 2, c, di, 1],
+                    w[f0 + 2, c, di, 2],
+                    w[f0 + 2, c, di, 3],
+                    w[f0 + 2, c, di, 4],
+                )
                 for j in range(n):
                     v0, v1, v2, v3, v4 = s0[j], s1[j], s2[j], s3[j], s4[j]
                     a0[j] += (p0 * v0 + p1 * v1) + (p2 * v2 + p3 * v3) + p4 * v4
@@ -183,14 +236,25 @@ def _accumulate_5_wide(xb, w, f0, n_filters, width, n, acc):
             else:
                 for k in range(n_filters):
                     a, f = acc[k], f0 + k
-                    p0, p1, p2, p3, p4 = w[f, c, di, 0], w[f, c, di, 1], w[f, c, di, 2], w[f, c, di, 3], w[f, c, di, 4]
+                    p0, p1, p2, p3, p4 = (
+                        w[f, c, di, 0],
+                        w[f, c, di, 1],
+                        w[f, c, di, 2],
+                        w[f, c, di, 3],
+                        w[f, c, di, 4],
+                    )
                     for j in range(n):
-                        a[j] += (p0 * s0[j] + p1 * s1[j]) + (p2 * s2[j] + p3 * s3[j]) + p4 * s4[j]
+                        a[j] += (
+                            (p0 * s0[j] + p1 * s1[j])
+                            + (p2 * s2[j] + p3 * s3[j])
+                            + p4 * s4[j]
+                        )
 
 
 @njit(cache=True)
 def _direct_item(x, w, b, ph, pw, block_rows, images_per_item, item, out):
-    """Work item ``item`` of the direct kernel: output rows r0 ... r0 + rows - 1 of up to ``images_per_item`` images.
+    """Work item ``item`` of the direct kernel: output rows r0 ... r0 + rows - 1 of up
+    to ``images_per_item`` images.
 
     The rows each image needs are stacked in one buffer, image after image,
     so one grid covers them all. A small image alone would give an inner loop
@@ -208,18 +272,24 @@ def _direct_item(x, w, b, ph, pw, block_rows, images_per_item, item, out):
     n_batch, channels, height, width = x.shape
     n_filters, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
     kh, kw = w.shape[2], w.shape[3]
-    row = width + max(pw, out_w - width)  # grid points per row: the data, then zeros shared with the next row
+    # grid points per row: the data, then zeros shared with the next row
+    row = width + max(pw, out_w - width)
     w9 = w.reshape(n_filters, channels, kh * kw)
     n_blocks = (out_h + block_rows - 1) // block_rows
     n0, r0 = (item // n_blocks) * images_per_item, (item % n_blocks) * block_rows
     images = min(images_per_item, n_batch - n0)
     rows = min(block_rows, out_h - r0)
     segment = rows + kh - 1  # buffer rows one image's block of output rows reads
-    stride = height + max(ph, out_h - height) if rows == out_h else segment  # buffer rows from image to image
-    n_grid = ((images - 1) * stride + rows - 1) * row + out_w  # grid points up to the last output
-    n_grid = -(-n_grid // GRID_ALIGN) * GRID_ALIGN  # a whole number of vectors: no scalar remainder loop
+    # buffer rows from image to image
+    stride = height + max(ph, out_h - height) if rows == out_h else segment
+    # grid points up to the last output
+    n_grid = ((images - 1) * stride + rows - 1) * row + out_w
+    # a whole number of vectors: no scalar remainder loop
+    n_grid = -(-n_grid // GRID_ALIGN) * GRID_ALIGN
     # One zero fill for all the padding, with room for the taps of the last grid points.
-    xb = np.zeros((channels, -(-(n_grid + (kh - 1) * row + kw - 1) // row), row), x.dtype)
+    xb = np.zeros(
+        (channels, -(-(n_grid + (kh - 1) * row + kw - 1) // row), row), x.dtype
+    )
     for g in range(images):
         _copy_rows(x[n0 + g], r0, ph, pw, xb[:, g * stride : g * stride + segment])
     xb = xb.reshape(channels, -1)
@@ -234,20 +304,23 @@ def _direct_item(x, w, b, ph, pw, block_rows, images_per_item, item, out):
             _accumulate_3x3(xb, w9, f0, block, row, n_grid, acc)
         elif kw == 5:
             _accumulate_5_wide(xb, w, f0, block, row, n_grid, acc)
-        # Explicit loops over row views indexed from 0: a slice assignment costs more than copying a short row,
-        # and an index like start + j keeps a wraparound check that stops vectorization.
+        # Explicit loops over row views indexed from 0: a slice assignment costs more
+        # than copying a short row, and an index like start + j keeps a wraparound check
+        # that stops vectorization.
         for k in range(block):
             for g in range(images):
                 plane = out[n0 + g, f0 + k]
                 for r in range(rows):
-                    dst, src = plane[r0 + r], acc[k, (g * stride + r) * row :]  # views indexed from 0
+                    # views indexed from 0
+                    dst, src = plane[r0 + r], acc[k, (g * stride + r) * row :]
                     for j in range(out_w):
                         dst[j] = src[j]
 
 
 @njit(parallel=True, cache=True)
 def conv2d_direct(x, w, b, ph, pw, block_rows, images_per_item, out):
-    """Stride-1 convolution on the padded-width grid, any kernel size; work items spread over all threads.
+    """Stride-1 convolution on the padded-width grid, any kernel size; work items spread
+    over all threads.
 
     A work item is a block of ``block_rows`` output rows of ``images_per_item``
     consecutive images (see :func:`_direct_item`).

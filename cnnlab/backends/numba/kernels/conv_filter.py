@@ -1,4 +1,5 @@
-"""A 3x3 convolution for an image filter, read straight from x: no padded copy, one output row per work item.
+"""A 3x3 convolution for an image filter, read straight from x: no padded copy, one
+output row per work item.
 
 With one channel and one filter (an image filter: blur, sharpen, edge
 detection), a convolution does only 9 multiply-adds per output, so the fixed
@@ -18,10 +19,12 @@ three shifts, straight into ``out``:
   add the 9 taps in a single pass over the row; the first and last rows,
   where the padding removes an input row, take one pass per input row.
 
-It is correct for any number of channels and filters, but with several
-filters it reads the input once per filter, and the direct kernel of
-:mod:`cnnlab.backends.numba.kernels.conv_direct`, which shares each load among three filters, wins.
+It is correct for any number of channels and filters, but with several filters it reads
+the input once per filter, and the direct kernel of
+:mod:`cnnlab.backends.numba.kernels.conv_direct`, which shares each load among three
+filters, wins.
 """
+
 from __future__ import annotations
 
 from numba import njit, prange
@@ -60,12 +63,31 @@ def _output_row(x, w, b, ph, pw, item, out):
         x_c, w_fc = x[n, c], w[f, c]
         if ph <= i <= height - 3 + ph:  # all three input rows exist: one pass
             r0, r1, r2 = x_c[i - ph], x_c[i - ph + 1], x_c[i - ph + 2]
-            t = (w_fc[0, 0], w_fc[0, 1], w_fc[0, 2], w_fc[1, 0], w_fc[1, 1], w_fc[1, 2],
-                 w_fc[2, 0], w_fc[2, 1], w_fc[2, 2])
-            # Index each row at j, j + 1, j + 2 (not 9 separate views): 3 pointers for LLVM's overlap checks.
+            t = (
+                w_fc[0, 0],
+                w_fc[0, 1],
+                w_fc[0, 2],
+                w_fc[1, 0],
+                w_fc[1, 1],
+                w_fc[1, 2],
+                w_fc[2, 0],
+                w_fc[2, 1],
+                w_fc[2, 2],
+            )
+            # Index each row at j, j + 1, j + 2 (not 9 separate views): 3 pointers for
+            # LLVM's overlap checks.
             for j in range(n_interior):
-                interior[j] += (t[0] * r0[j] + t[1] * r0[j + 1] + t[2] * r0[j + 2] + t[3] * r1[j] + t[4] * r1[j + 1]
-                                + t[5] * r1[j + 2] + t[6] * r2[j] + t[7] * r2[j + 1] + t[8] * r2[j + 2])
+                interior[j] += (
+                    t[0] * r0[j]
+                    + t[1] * r0[j + 1]
+                    + t[2] * r0[j + 2]
+                    + t[3] * r1[j]
+                    + t[4] * r1[j + 1]
+                    + t[5] * r1[j + 2]
+                    + t[6] * r2[j]
+                    + t[7] * r2[j + 1]
+                    + t[8] * r2[j + 2]
+                )
         else:  # an input row is missing (padding): one pass per existing row
             for di in range(3):
                 si = i + di - ph
@@ -75,8 +97,9 @@ def _output_row(x, w, b, ph, pw, item, out):
                     for j in range(n_interior):
                         interior[j] += t0 * src[j] + t1 * src[j + 1] + t2 * src[j + 2]
                 else:
-                    # The row is padding: its taps add w * 0, which is NaN only for a weight that is not
-                    # finite. Adding it then keeps PyTorch's result at the cost of a pass only in that case.
+                    # The row is padding: its taps add w * 0, which is NaN only for a
+                    # weight that is not finite. Adding it then keeps PyTorch's result
+                    # at the cost of a pass only in that case.
                     padding_taps = t0 * 0 + t1 * 0 + t2 * 0
                     if padding_taps != 0:
                         for j in range(n_interior):
@@ -90,7 +113,8 @@ def _output_row(x, w, b, ph, pw, item, out):
 
 @njit(parallel=True, cache=True)
 def conv2d_3x3_rows(x, w, b, ph, pw, out):
-    """out (N, F, OH, OW) <- 3x3 correlation, stride 1, of x (N, C, H, W) with zero padding (ph, pw).
+    """out (N, F, OH, OW) <- 3x3 correlation, stride 1, of x (N, C, H, W) with zero
+    padding (ph, pw).
 
     One output row per work item, spread over all threads. Correct for any
     shape; fast for one channel and one filter on a large image.

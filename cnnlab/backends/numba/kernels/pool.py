@@ -27,6 +27,7 @@ NaN (:func:`nan_max`), and a mean is summed in the data's dtype, in window
 order, then divided by ``divisor`` (KH * KW in that dtype), so float32 values
 near 3e38 overflow to inf exactly as they do in PyTorch and the other backends.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,7 +36,8 @@ from numba import njit, prange
 
 @njit(cache=True, inline="always")
 def nan_max(best, value):
-    """PyTorch's running maximum: value replaces best when greater or NaN, so a NaN sticks.
+    """PyTorch's running maximum: value replaces best when greater or NaN, so a NaN
+    sticks.
 
     ``|``, not ``or``: no branch, so the loops that call it still vectorize.
     Builtin ``max`` is not NaN-aware: max(1.0, nan) is 1.0.
@@ -79,12 +81,20 @@ def pool2d_nhwc_serial(x, kh, kw, sh, sw, take_max, divisor, out):
 
 @njit(cache=True, inline="always")
 def _max_2x2_nhwc_row(x, ni, out):
-    """Output row ni = n * OH + i of the 2x2, stride 2 maxima of x (N, H, W, C), into out (N, OH, OW, C)."""
+    """Output row ni = n * OH + i of the 2x2, stride 2 maxima of x (N, H, W, C), into
+    out (N, OH, OW, C).
+    """
     out_h, out_w, channels = out.shape[1], out.shape[2], out.shape[3]
     n, i = ni // out_h, ni % out_h
     top, bottom, dst = x[n, 2 * i], x[n, 2 * i + 1], out[n, i]
     for j in range(out_w):
-        a, b, c, d, pixel = top[2 * j], top[2 * j + 1], bottom[2 * j], bottom[2 * j + 1], dst[j]
+        a, b, c, d, pixel = (
+            top[2 * j],
+            top[2 * j + 1],
+            bottom[2 * j],
+            bottom[2 * j + 1],
+            dst[j],
+        )
         for k in range(channels):
             pixel[k] = nan_max(nan_max(nan_max(a[k], b[k]), c[k]), d[k])
 
@@ -105,14 +115,17 @@ def max_pool2d_2x2_nhwc_serial(x, out):
 
 @njit(cache=True, inline="always")
 def _planes(a):
-    """View (N, C, H, W) as (N*C, H, W). One index per plane, instead of a division and two views, matters
+    """View (N, C, H, W) as (N*C, H, W). One index per plane, instead of a division and
+    two views, matters
     when planes are small: it made pooling a batch of 4x4 planes 4x faster."""
     return a.reshape(a.shape[0] * a.shape[1], a.shape[2], a.shape[3])
 
 
 @njit(cache=True, inline="always")
 def _max_2x2_plane(image, plane, pair_max):
-    """plane (OH, OW) <- 2x2 maxima of image (H, W), stride 2; pair_max is scratch of length 2 * OW."""
+    """plane (OH, OW) <- 2x2 maxima of image (H, W), stride 2; pair_max is scratch of
+    length 2 * OW.
+    """
     out_h, out_w = plane.shape
     for i in range(out_h):
         top, bottom, dst = image[2 * i], image[2 * i + 1], plane[i]
@@ -127,7 +140,8 @@ def max_pool2d_2x2_nchw(x, out):
     """2x2 max pooling with stride 2 of x (N, C, H, W) into out (N, C, H // 2, W // 2)."""
     images, planes = _planes(x), _planes(out)
     for p in prange(planes.shape[0]):
-        pair_max = np.empty(2 * out.shape[3], x.dtype)  # one per plane: threads must not share it
+        # one per plane: threads must not share it
+        pair_max = np.empty(2 * out.shape[3], x.dtype)
         _max_2x2_plane(images[p], planes[p], pair_max)
 
 
@@ -135,7 +149,8 @@ def max_pool2d_2x2_nchw(x, out):
 def max_pool2d_2x2_nchw_serial(x, out):
     """:func:`max_pool2d_2x2_nchw` in one thread."""
     images, planes = _planes(x), _planes(out)
-    pair_max = np.empty(2 * out.shape[3], x.dtype)  # one for all planes: an allocation costs more than a small plane
+    # one for all planes: an allocation costs more than a small plane
+    pair_max = np.empty(2 * out.shape[3], x.dtype)
     for p in range(planes.shape[0]):
         _max_2x2_plane(images[p], planes[p], pair_max)
 
@@ -146,7 +161,8 @@ def _nchw_plane(image, kh, kw, sh, sw, take_max, divisor, plane):
     out_h, out_w = plane.shape
     for i in range(out_h):
         for j in range(out_w):
-            acc = image[i * sh, j * sw]  # the window's first element: a sum in the data's dtype
+            # the window's first element: a sum in the data's dtype
+            acc = image[i * sh, j * sw]
             for di in range(kh):
                 for dj in range(kw):
                     if take_max:
@@ -158,7 +174,9 @@ def _nchw_plane(image, kh, kw, sh, sw, take_max, divisor, plane):
 
 @njit(parallel=True, cache=True)
 def pool2d_nchw(x, kh, kw, sh, sw, take_max, divisor, out):
-    """Max or mean pooling of x (N, C, H, W) into out (N, C, OH, OW), any window and stride."""
+    """Max or mean pooling of x (N, C, H, W) into out (N, C, OH, OW), any window and
+    stride.
+    """
     images, planes = _planes(x), _planes(out)
     for p in prange(planes.shape[0]):
         _nchw_plane(images[p], kh, kw, sh, sw, take_max, divisor, planes[p])
