@@ -15,7 +15,7 @@ export CNNLAB_CACHE_DIR := $(CURDIR)/_build/cnnlab-cache
 # Silences debugpy's "frozen modules" warning inside executed kernels.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test unit notebooks strict-book browser-test lab student clean help
+.PHONY: book test lint unit notebooks strict-book browser-test lab student clean help
 
 # The book's own runs treat an exercise check that does not pass as an error,
 # so a broken solution fails the build (readers in `make lab` just get feedback).
@@ -23,7 +23,7 @@ book notebooks strict-book: export CNNLAB_STRICT_EXERCISES := 1
 
 help:
 	@echo "make book   build the book into _build/html (notebooks executed, cached)"
-	@echo "make test   unit tests, nbval on every notebook, strict book build, browser test"
+	@echo "make test   lint and types, unit tests, nbval on every notebook, strict book build, browser test"
 	@echo "make student   student edition of every notebook into student/"
 	@echo "make lab    open JupyterLab on notebooks/"
 
@@ -37,7 +37,13 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build .
 	@echo "Open the book: $(CURDIR)/_build/html/index.html"
 
-test: unit notebooks strict-book browser-test
+test: lint unit notebooks strict-book browser-test
+
+# ruff (lint and format, 88 columns) and mypy over the package; settings in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check cnnlab
+	$(BIN)/ruff format --check cnnlab
+	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests
@@ -57,7 +63,7 @@ browser-test: strict-book
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-# The student edition: every notebook with its exercise solutions removed (see cnnlab/student_edition.py).
+# The student edition: every notebook with its exercise solutions removed (see cnnlab/teaching/student_edition.py).
 student: $(STAMP)
 	$(BIN)/python -m cnnlab.teaching.student_edition notebooks student
 

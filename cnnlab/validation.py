@@ -1,7 +1,9 @@
-"""Argument checking shared by every backend.
+"""Argument checking: the one place that validates, for every backend and every room.
 
 Each backend calls these functions first, so a bad argument is reported the
-same way everywhere and before any loop or compiled kernel runs. They never
+same way everywhere and before any loop or compiled kernel runs. The scalar
+checks at the top (:func:`validate_int`, :func:`validate_number`,
+:func:`validate_axis`) serve the layers, training, timing and data rooms too. They never
 modify their inputs: they return arrays (possibly the same objects) that the
 backends may read but must not write.
 """
@@ -9,6 +11,7 @@ backends may read but must not write.
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 import os
 from typing import NamedTuple
@@ -22,6 +25,57 @@ FLOAT32, FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
 
 INT64_MAX = 2**63 - 1
 """Largest stride, padding or kernel size: the compiled kernels index with int64."""
+
+
+def is_int(value: object) -> bool:
+    """True for Python and NumPy integers; bool is not an int here."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def validate_int(name: str, value: object, minimum: int | None = None) -> int:
+    """An int (not a bool) of at least ``minimum``, or a TypeError/ValueError naming it."""
+    if not is_int(value):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if minimum is not None and value < minimum:  # type: ignore[operator]
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)  # type: ignore[call-overload]
+
+
+def validate_number(
+    name: str,
+    value: object,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """A finite real number in [low, high] (open at either end on request).
+
+    inf and NaN are never accepted: a learning rate of inf turns every weight
+    into NaN on the first step, and NaN fails every comparison.
+    """
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    number = float(value)
+    above = low < number if low_open else low <= number
+    below = number < high if high_open else number <= high
+    if not (above and below):
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(
+            f"{name} must be in {left}{low:g}, {high:g}{right}, got {value!r}"
+        )
+    return number
+
+
+def validate_axis(axis: object, ndim: int, shape: tuple[int, ...]) -> int:
+    """An axis of an array with ``ndim`` dimensions, as a non-negative int."""
+    if not is_int(axis):
+        raise TypeError(f"axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:  # type: ignore[operator]
+        raise ValueError(f"axis {axis} is out of range for x with shape {shape}")
+    return int(axis) % ndim  # type: ignore[call-overload]
 
 
 @functools.cache
@@ -144,7 +198,9 @@ class Conv2dArgs(NamedTuple):
     dtype: np.dtype
 
 
-def validate_conv2d(x, w, b=None, stride=1, padding=0, im2col: bool = False) -> Conv2dArgs:
+def validate_conv2d(
+    x, w, b=None, stride=1, padding=0, im2col: bool = False
+) -> Conv2dArgs:
     """Check ``conv2d`` arguments; x (N, C, H, W), w (F, C, KH, KW), b (F,).
 
     Besides shapes, every size the convolution will allocate must fit in
@@ -265,11 +321,7 @@ def validate_elementwise(x) -> np.ndarray:
 def validate_softmax(x, axis: int) -> tuple[np.ndarray, int]:
     """Check ``softmax`` arguments and return the axis as a non-negative int."""
     x = as_float_array("x", x)
-    if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
-        raise TypeError(f"axis must be an int, got {axis!r}")
-    if not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"axis {axis} is out of range for x with shape {x.shape}")
-    return x, int(axis) % x.ndim
+    return x, validate_axis(axis, x.ndim, x.shape)
 
 
 # ---------------------------------------------------------------------------
