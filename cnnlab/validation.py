@@ -1,11 +1,11 @@
 """Argument checking: the one place that validates, for every backend and every room.
 
-Each backend calls these functions first, so a bad argument is reported the
-same way everywhere and before any loop or compiled kernel runs. The scalar
-checks at the top (:func:`validate_int`, :func:`validate_number`,
-:func:`validate_axis`) serve the layers, training, timing and data rooms too. They never
-modify their inputs: they return arrays (possibly the same objects) that the
-backends may read but must not write.
+Each backend calls these functions first, so a bad argument is reported the same
+way everywhere and before any loop or compiled kernel runs. The scalar checks at the
+top (:func:`validate_int`, :func:`validate_number`, :func:`validate_axis`) serve the
+layers, training, timing and data rooms too. They never modify their inputs: they
+return arrays (possibly the same objects) that the backends may read but must not
+write.
 """
 
 from __future__ import annotations
@@ -17,8 +17,11 @@ import os
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 Pair = tuple[int, int]
+PairLike = int | tuple[int, int]
+"""What stride, padding and kernel_size accept: one int for both axes, or (h, w)."""
 
 # Builtin dtypes are singletons, so ``a.dtype is FLOAT32`` is a quick exact test.
 FLOAT32, FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -33,7 +36,7 @@ def is_int(value: object) -> bool:
 
 
 def validate_int(name: str, value: object, minimum: int | None = None) -> int:
-    """An int (not a bool) of at least ``minimum``, or a TypeError/ValueError naming it."""
+    """An int (not a bool) of at least ``minimum``; else an error that names it."""
     if not is_int(value):
         raise TypeError(f"{name} must be an int, got {value!r}")
     if minimum is not None and value < minimum:  # type: ignore[operator]
@@ -94,20 +97,18 @@ def memory_bytes() -> int:
 def validate_fits_in_memory(
     what: str, shape: tuple[int, ...], dtype: np.dtype, cause: str
 ) -> None:
-    """Raise ValueError if an array of ``shape`` and ``dtype`` could not be held in
-    memory.
+    """Raise ValueError if an array of ``shape`` and ``dtype`` could not be held.
 
     Sizes are Python ints, so the product is exact however large the
     arguments are. ``cause`` names the arguments that make the array so large.
     """
-    elements = 1
-    for side in shape:
-        elements *= side
-    if elements * np.dtype(dtype).itemsize > memory_bytes():
+    elements = math.prod(shape)
+    itemsize = np.dtype(dtype).itemsize
+    if elements * itemsize > memory_bytes():
         raise ValueError(
-            f"{cause} would make {what} of shape {tuple(shape)}, {elements:.3g} elements of "
-            f"{np.dtype(dtype).itemsize} bytes: more than this machine's memory "
-            f"({memory_bytes() / 2**30:.3g} GiB) could hold"
+            f"{cause} would make {what} of shape {tuple(shape)}, "
+            f"{elements:.3g} elements of {itemsize} bytes: more than this machine's "
+            f"memory ({memory_bytes() / 2**30:.3g} GiB) could hold"
         )
 
 
@@ -120,7 +121,7 @@ def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> in
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def as_float_array(name: str, a, ndim: int | None = None) -> np.ndarray:
+def as_float_array(name: str, a: ArrayLike, ndim: int | None = None) -> np.ndarray:
     """Return ``a`` as a float32 or float64 array, checking its kind and size.
 
     Integers and booleans are promoted to float64, so ``conv2d`` on an integer
@@ -130,7 +131,13 @@ def as_float_array(name: str, a, ndim: int | None = None) -> np.ndarray:
     if type(a) is np.ndarray and (a.dtype is FLOAT32 or a.dtype is FLOAT64):
         arr = a  # the common case: already a float array, nothing to convert
     else:
-        arr = _as_float(name, a)
+        arr = np.asarray(a)
+        if arr.dtype.kind in "biu":
+            arr = arr.astype(np.float64)
+        elif arr.dtype.kind != "f":
+            raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+        elif arr.dtype not in (np.float32, np.float64):  # float16, longdouble
+            arr = arr.astype(np.float64)
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
     if arr.size == 0:
@@ -138,40 +145,19 @@ def as_float_array(name: str, a, ndim: int | None = None) -> np.ndarray:
     return arr
 
 
-def _as_float(name: str, a) -> np.ndarray:
-    """Convert to a float32 or float64 array: integers and booleans (and other floats)
-    to float64.
-    """
-    arr = np.asarray(a)
-    if arr.dtype.kind in "biu":
-        arr = arr.astype(np.float64)
-    elif arr.dtype.kind != "f":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    elif arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64)
-    return arr
-
-
-def as_pair(name: str, value, minimum: int) -> Pair:
-    """Turn an int or an (h, w) pair into a checked pair of ints in [minimum, 2**63 -
-    1].
-    """
-    # Quick paths for what layers pass on every call (plain ints, pairs of plain ints);
-    # bool is not int here.
+def as_pair(name: str, value: object, minimum: int) -> Pair:
+    """An int or an (h, w) pair as a checked pair of ints in [minimum, 2**63 - 1]."""
+    # Quick paths for what layers pass on every call (plain ints, pairs of plain
+    # ints); bool is not int here.
     if type(value) is int and minimum <= value <= INT64_MAX:
         return value, value
-    if (
-        type(value) is tuple
-        and len(value) == 2
-        and type(value[0]) is int
-        and type(value[1]) is int
-    ):
-        if minimum <= value[0] <= INT64_MAX and minimum <= value[1] <= INT64_MAX:
-            return value
-    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2 or not all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items
-    ):
+    if type(value) is tuple and len(value) == 2:
+        h, w = value
+        if type(h) is int and type(w) is int:
+            if minimum <= h <= INT64_MAX and minimum <= w <= INT64_MAX:
+                return h, w
+    items = tuple(value) if isinstance(value, tuple | list) else (value, value)
+    if len(items) != 2 or not all(is_int(v) for v in items):
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
     if min(items) < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
@@ -199,7 +185,12 @@ class Conv2dArgs(NamedTuple):
 
 
 def validate_conv2d(
-    x, w, b=None, stride=1, padding=0, im2col: bool = False
+    x: ArrayLike,
+    w: ArrayLike,
+    b: ArrayLike | None = None,
+    stride: PairLike = 1,
+    padding: PairLike = 0,
+    im2col: bool = False,
 ) -> Conv2dArgs:
     """Check ``conv2d`` arguments; x (N, C, H, W), w (F, C, KH, KW), b (F,).
 
@@ -211,48 +202,38 @@ def validate_conv2d(
     """
     stride = as_pair("stride", stride, minimum=1)
     padding = as_pair("padding", padding, minimum=0)
-    x = as_float_array("x", x, ndim=4)
-    w = as_float_array("w", w, ndim=4)
-    if b is not None:
-        b = as_float_array("b", b, ndim=1)
-    n, c, h, wd = x.shape
-    f, wc, kh, kw = w.shape
+    xa, wa = as_float_array("x", x, ndim=4), as_float_array("w", w, ndim=4)
+    ba = None if b is None else as_float_array("b", b, ndim=1)
+    n, c, h, wd = xa.shape
+    f, wc, kh, kw = wa.shape
     if wc != c:
         raise ValueError(
-            f"channel mismatch: x has {c} channels (shape {x.shape}) "
-            f"but w expects {wc} (shape {w.shape})"
+            f"channel mismatch: x has {c} channels (shape {xa.shape}) "
+            f"but w expects {wc} (shape {wa.shape})"
         )
-    if b is not None and b.shape[0] != f:
+    if ba is not None and ba.shape[0] != f:
         raise ValueError(
-            f"b must have length {f} (one per filter in w {w.shape}), got shape {b.shape}"
+            f"b must have length {f} (one per filter in w {wa.shape}), "
+            f"got shape {ba.shape}"
         )
-    dtype = result_dtype(x, w, b)
+    dtype = result_dtype(xa, wa, ba)
     hp, wp = h + 2 * padding[0], wd + 2 * padding[1]
     if padding != (0, 0):
-        validate_fits_in_memory(
-            "a padded input", (n, c, hp, wp), dtype, f"padding {padding}"
-        )
+        cause = f"padding {padding}"
+        validate_fits_in_memory("a padded input", (n, c, hp, wp), dtype, cause)
     if kh > hp or kw > wp:
         raise ValueError(
             f"kernel {kh}x{kw} is larger than the padded input {hp}x{wp} "
-            f"(x shape {x.shape}, padding {padding})"
+            f"(x shape {xa.shape}, padding {padding})"
         )
-    out_shape = (
-        n,
-        f,
-        output_size(h, kh, stride[0], padding[0]),
-        output_size(wd, kw, stride[1], padding[1]),
-    )
-    cause = f"x {x.shape}, w {w.shape}, stride {stride} and padding {padding}"
-    validate_fits_in_memory("an output", out_shape, dtype, cause)
+    oh = output_size(h, kh, stride[0], padding[0])
+    ow = output_size(wd, kw, stride[1], padding[1])
+    cause = f"x {xa.shape}, w {wa.shape}, stride {stride} and padding {padding}"
+    validate_fits_in_memory("an output", (n, f, oh, ow), dtype, cause)
     if im2col:
-        validate_fits_in_memory(
-            "an im2col matrix",
-            (c * kh * kw, n * out_shape[2] * out_shape[3]),
-            dtype,
-            cause,
-        )
-    return Conv2dArgs(x, w, b, stride, padding, out_shape, dtype)
+        cols = (c * kh * kw, n * oh * ow)
+        validate_fits_in_memory("an im2col matrix", cols, dtype, cause)
+    return Conv2dArgs(xa, wa, ba, stride, padding, (n, f, oh, ow), dtype)
 
 
 class Pool2dArgs(NamedTuple):
@@ -260,29 +241,28 @@ class Pool2dArgs(NamedTuple):
     kernel_size: Pair
     stride: Pair
     out_shape: tuple[int, int, int, int]
+    dtype: np.dtype
 
 
-def validate_pool2d(x, kernel_size, stride=None) -> Pool2dArgs:
+def validate_pool2d(
+    x: ArrayLike, kernel_size: PairLike, stride: PairLike | None = None
+) -> Pool2dArgs:
     """Check pooling arguments; x (N, C, H, W), stride defaults to kernel_size.
 
     Pooling pads nothing and its output is never larger than x, so sizes
     need no check beyond int64 for the window and stride.
     """
-    kernel_size = as_pair("kernel_size", kernel_size, minimum=1)
-    stride = kernel_size if stride is None else as_pair("stride", stride, minimum=1)
-    x = as_float_array("x", x, ndim=4)
-    n, c, h, w = x.shape
-    if kernel_size[0] > h or kernel_size[1] > w:
+    kernel = as_pair("kernel_size", kernel_size, minimum=1)
+    steps = kernel if stride is None else as_pair("stride", stride, minimum=1)
+    xa = as_float_array("x", x, ndim=4)
+    n, c, h, w = xa.shape
+    if kernel[0] > h or kernel[1] > w:
         raise ValueError(
-            f"pooling window {kernel_size} is larger than the input {h}x{w} (x shape {x.shape})"
+            f"pooling window {kernel} is larger than the input {h}x{w} "
+            f"(x shape {xa.shape})"
         )
-    out_shape = (
-        n,
-        c,
-        output_size(h, kernel_size[0], stride[0]),
-        output_size(w, kernel_size[1], stride[1]),
-    )
-    return Pool2dArgs(x, kernel_size, stride, out_shape)
+    oh, ow = output_size(h, kernel[0], steps[0]), output_size(w, kernel[1], steps[1])
+    return Pool2dArgs(xa, kernel, steps, (n, c, oh, ow), xa.dtype)
 
 
 class LinearArgs(NamedTuple):
@@ -292,153 +272,129 @@ class LinearArgs(NamedTuple):
     dtype: np.dtype
 
 
-def validate_linear(x, w, b=None) -> LinearArgs:
+def validate_linear(
+    x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None
+) -> LinearArgs:
     """Check ``linear`` arguments; x (N, in), w (out, in), b (out,)."""
-    x = as_float_array("x", x, ndim=2)
-    w = as_float_array("w", w, ndim=2)
-    if b is not None:
-        b = as_float_array("b", b, ndim=1)
-    if x.shape[1] != w.shape[1]:
+    xa, wa = as_float_array("x", x, ndim=2), as_float_array("w", w, ndim=2)
+    ba = None if b is None else as_float_array("b", b, ndim=1)
+    if xa.shape[1] != wa.shape[1]:
         raise ValueError(
-            f"x has {x.shape[1]} features (shape {x.shape}) but w expects {w.shape[1]} (shape {w.shape})"
+            f"x has {xa.shape[1]} features (shape {xa.shape}) "
+            f"but w expects {wa.shape[1]} (shape {wa.shape})"
         )
-    if b is not None and b.shape[0] != w.shape[0]:
+    if ba is not None and ba.shape[0] != wa.shape[0]:
         raise ValueError(
-            f"b must have length {w.shape[0]} (one per output of w {w.shape}), got shape {b.shape}"
+            f"b must have length {wa.shape[0]} (one per output of w {wa.shape}), "
+            f"got shape {ba.shape}"
         )
-    dtype = result_dtype(x, w, b)
-    validate_fits_in_memory(
-        "an output", (x.shape[0], w.shape[0]), dtype, f"x {x.shape} and w {w.shape}"
-    )
-    return LinearArgs(x, w, b, dtype)
+    dtype = result_dtype(xa, wa, ba)
+    cause = f"x {xa.shape} and w {wa.shape}"
+    validate_fits_in_memory("an output", (xa.shape[0], wa.shape[0]), dtype, cause)
+    return LinearArgs(xa, wa, ba, dtype)
 
 
-def validate_elementwise(x) -> np.ndarray:
+def validate_elementwise(x: ArrayLike) -> np.ndarray:
     """Check the input of ``relu``: any shape of real numbers, not empty."""
     return as_float_array("x", x)
 
 
-def validate_softmax(x, axis: int) -> tuple[np.ndarray, int]:
+def validate_softmax(x: ArrayLike, axis: int) -> tuple[np.ndarray, int]:
     """Check ``softmax`` arguments and return the axis as a non-negative int."""
-    x = as_float_array("x", x)
-    return x, validate_axis(axis, x.ndim, x.shape)
+    xa = as_float_array("x", x)
+    return xa, validate_axis(axis, xa.ndim, xa.shape)
 
 
 # ---------------------------------------------------------------------------
-# The backward operators: the forward checks, then dy against the forward output shape.
+# The backward operators: the forward checks, then dy against the forward output.
+# Each returns dy and the forward arguments, whose dtype now counts dy too.
 
 
 def validate_gradient_shape(
-    dy, expected: tuple[int, ...], operator: str, **inputs
+    dy: ArrayLike, expected: tuple[int, ...], operator: str, **inputs: object
 ) -> np.ndarray:
-    """Check that ``dy`` has exactly the shape of the forward operator's output for
-    these inputs.
-    """
-    dy = as_float_array("dy", dy)
-    if dy.shape != tuple(expected):
+    """Check that dy has the shape of the forward output for these inputs."""
+    dya = as_float_array("dy", dy)
+    if dya.shape != tuple(expected):
         described = ", ".join(f"{name} {value}" for name, value in inputs.items())
         raise ValueError(
-            f"dy must have the {operator} output shape {tuple(expected)} for {described}, got shape {dy.shape}"
+            f"dy must have the {operator} output shape {tuple(expected)} "
+            f"for {described}, got shape {dya.shape}"
         )
-    return dy
-
-
-class Conv2dBackwardArgs(NamedTuple):
-    dy: np.ndarray
-    x: np.ndarray
-    w: np.ndarray
-    stride: Pair
-    padding: Pair
-    dtype: np.dtype
+    return dya
 
 
 def validate_conv2d_backward(
-    dy, x, w, stride=1, padding=0, im2col: bool = False
-) -> Conv2dBackwardArgs:
-    """Check ``conv2d_backward`` arguments; dy must be (N, F, OH, OW), the forward
-    output shape.
+    dy: ArrayLike,
+    x: ArrayLike,
+    w: ArrayLike,
+    stride: PairLike = 1,
+    padding: PairLike = 0,
+    im2col: bool = False,
+) -> tuple[np.ndarray, Conv2dArgs]:
+    """Check ``conv2d_backward`` arguments; dy must be (N, F, OH, OW).
 
     The sizes are the forward pass's (:func:`validate_conv2d`): the gradient of
     x is padded like x, and that of w as large as w.
     """
     fwd = validate_conv2d(x, w, None, stride, padding, im2col)
-    dy = validate_gradient_shape(
-        dy,
-        fwd.out_shape,
-        "conv2d",
-        x=fwd.x.shape,
-        w=fwd.w.shape,
-        stride=fwd.stride,
-        padding=fwd.padding,
-    )
-    return Conv2dBackwardArgs(
-        dy, fwd.x, fwd.w, fwd.stride, fwd.padding, result_dtype(dy, fwd.x, fwd.w)
-    )
+    shapes = {"x": fwd.x.shape, "w": fwd.w.shape}
+    shapes.update(stride=fwd.stride, padding=fwd.padding)
+    dya = validate_gradient_shape(dy, fwd.out_shape, "conv2d", **shapes)
+    return dya, fwd._replace(dtype=result_dtype(dya, fwd.x, fwd.w))
 
 
-class Pool2dBackwardArgs(NamedTuple):
-    dy: np.ndarray
-    x: np.ndarray
-    kernel_size: Pair
-    stride: Pair
-    dtype: np.dtype
-
-
-def validate_pool2d_backward(dy, x, kernel_size, stride=None) -> Pool2dBackwardArgs:
-    """Check pooling backward arguments; dy must be (N, C, OH, OW), the forward output
-    shape.
-    """
+def validate_pool2d_backward(
+    dy: ArrayLike,
+    x: ArrayLike,
+    kernel_size: PairLike,
+    stride: PairLike | None = None,
+) -> tuple[np.ndarray, Pool2dArgs]:
+    """Check pooling backward arguments; dy must be (N, C, OH, OW)."""
     fwd = validate_pool2d(x, kernel_size, stride)
-    dy = validate_gradient_shape(
-        dy,
-        fwd.out_shape,
-        "pooling",
-        x=fwd.x.shape,
-        kernel_size=fwd.kernel_size,
-        stride=fwd.stride,
-    )
-    return Pool2dBackwardArgs(
-        dy, fwd.x, fwd.kernel_size, fwd.stride, result_dtype(dy, fwd.x)
-    )
+    window = {"kernel_size": fwd.kernel_size, "stride": fwd.stride}
+    dya = validate_gradient_shape(dy, fwd.out_shape, "pooling", x=fwd.x.shape, **window)
+    return dya, fwd._replace(dtype=result_dtype(dya, fwd.x))
 
 
-def validate_relu_backward(dy, x) -> tuple[np.ndarray, np.ndarray, np.dtype]:
+def validate_relu_backward(
+    dy: ArrayLike, x: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.dtype]:
     """Check ``relu_backward`` arguments; dy must have the shape of x."""
-    x = validate_elementwise(x)
-    dy = validate_gradient_shape(dy, x.shape, "relu", x=x.shape)
-    return dy, x, result_dtype(dy, x)
+    xa = validate_elementwise(x)
+    dya = validate_gradient_shape(dy, xa.shape, "relu", x=xa.shape)
+    return dya, xa, result_dtype(dya, xa)
 
 
-class LinearBackwardArgs(NamedTuple):
-    dy: np.ndarray
-    x: np.ndarray
-    w: np.ndarray
-    dtype: np.dtype
-
-
-def validate_linear_backward(dy, x, w) -> LinearBackwardArgs:
+def validate_linear_backward(
+    dy: ArrayLike, x: ArrayLike, w: ArrayLike
+) -> tuple[np.ndarray, LinearArgs]:
     """Check ``linear_backward`` arguments; dy must be (N, out)."""
     fwd = validate_linear(x, w)
     out_shape = (fwd.x.shape[0], fwd.w.shape[0])
-    dy = validate_gradient_shape(dy, out_shape, "linear", x=fwd.x.shape, w=fwd.w.shape)
-    return LinearBackwardArgs(dy, fwd.x, fwd.w, result_dtype(dy, fwd.x, fwd.w))
+    dya = validate_gradient_shape(dy, out_shape, "linear", x=fwd.x.shape, w=fwd.w.shape)
+    return dya, fwd._replace(dtype=result_dtype(dya, fwd.x, fwd.w))
 
 
-def validate_softmax_cross_entropy(logits, labels) -> tuple[np.ndarray, np.ndarray]:
+def validate_softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
     """Check logits (N, K) and integer labels (N,) with every label in [0, K)."""
-    logits = as_float_array("logits", logits, ndim=2)
-    n_rows, n_classes = logits.shape
-    labels = np.asarray(labels)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
-    if labels.shape != (n_rows,):
+    logits_a = as_float_array("logits", logits, ndim=2)
+    n_rows, n_classes = logits_a.shape
+    labels_a = np.asarray(labels)
+    if labels_a.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers, got dtype {labels_a.dtype}")
+    if labels_a.shape != (n_rows,):
         raise ValueError(
-            f"labels must have shape ({n_rows},), one per row of logits {logits.shape}, got shape {labels.shape}"
+            f"labels must have shape ({n_rows},), one per row of logits "
+            f"{logits_a.shape}, got shape {labels_a.shape}"
         )
-    if labels.min() < 0 or labels.max() >= n_classes:
-        bad = labels[(labels < 0) | (labels >= n_classes)]
+    if labels_a.min() < 0 or labels_a.max() >= n_classes:
+        bad = labels_a[(labels_a < 0) | (labels_a >= n_classes)]
         raise ValueError(
-            f"labels must be in [0, {n_classes}) for logits {logits.shape}, got {bad[:5].tolist()}"
+            f"labels must be in [0, {n_classes}) for logits {logits_a.shape}, "
+            f"got {bad[:5].tolist()}"
             + (f" and {bad.size - 5} more" if bad.size > 5 else "")
         )
-    return logits, labels.astype(np.intp, copy=False)
+    return logits_a, labels_a.astype(np.intp, copy=False)

@@ -1,28 +1,31 @@
-"""Backward operators: true gradients of the forward operators, on the numpy and numba backends.
+"""Backward operators: true gradients of the forward operators, on every backend.
 
 Each gradient is checked against central finite differences in float64 of a
 random projection of the forward output, ``L = sum(forward(x) * r)``, whose
 gradient with respect to the output is ``r``: the backward operator given
 ``dy = r`` must return dL/dx. The forward operators here are the independent
 ones of ``reference.py``, which ``test_operators.py`` checks cnnlab's against.
-Every input element is perturbed, so shapes are tiny. Larger shapes compare
-the two backends with each other.
+Every input element is perturbed, so shapes are tiny (and the python backend
+stays quick). Larger shapes compare numba with numpy, serial and threaded.
 """
 import contextlib
+import dataclasses
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import cnnlab
 import reference
 from cnnlab.backends.numba import backward as numba_backward
+from cnnlab.backends.numba import chooser
 from cnnlab.backends import numpy as numpy_backend
 from cnnlab.validation import output_size
 from helpers import numerical_gradient
 
 
-GRADS = {"numpy": numpy_backend, "numba": numba_backward}
+GRADS = {name: cnnlab.backend(name) for name in cnnlab.BACKENDS}
 grads = pytest.mark.parametrize("g", GRADS.values(), ids=GRADS.keys())
 SEEDS = st.integers(0, 2**32 - 1)
 
@@ -58,8 +61,9 @@ def conv_cases(draw, batch=2, channels=2, size=5):
     return x, wt, stride, padding, dy
 
 
+@grads
 @given(case=conv_cases())
-def test_conv2d_backward_is_the_gradient(case):
+def test_conv2d_backward_is_the_gradient(g, case):
     x, w, stride, padding, r = case
     b = np.zeros(w.shape[0])
 
@@ -70,9 +74,8 @@ def test_conv2d_backward_is_the_gradient(case):
     # Spell stride and padding as ints when both pairs allow it.
     if stride[0] == stride[1] and padding[0] == padding[1]:
         stride, padding = stride[0], padding[0]
-    for g in GRADS.values():
-        for actual, numeric in zip(g.conv2d_backward(r, x, w, stride, padding), expected):
-            assert_gradient(actual, numeric)
+    for actual, numeric in zip(g.conv2d_backward(r, x, w, stride, padding), expected):
+        assert_gradient(actual, numeric)
 
 
 @st.composite
@@ -88,28 +91,29 @@ def pool_cases(draw, batch=2, channels=2, size=6):
     return x, kernel, stride, dy
 
 
+@grads
 @pytest.mark.parametrize("pool, reduce", [("max_pool2d", np.max), ("avg_pool2d", np.mean)])
 @given(case=pool_cases())
-def test_pool2d_backward_is_the_gradient(pool, reduce, case):
+def test_pool2d_backward_is_the_gradient(g, pool, reduce, case):
     x, kernel, stride, r = case
     expected = numerical_gradient(lambda: np.sum(reference.pool2d(x, kernel, stride or kernel, reduce) * r), x)
-    for g in GRADS.values():
-        assert_gradient(getattr(g, f"{pool}_backward")(r, x, kernel, stride), expected)
+    assert_gradient(getattr(g, f"{pool}_backward")(r, x, kernel, stride), expected)
 
 
+@grads
 @given(seed=SEEDS, shape=st.lists(st.integers(1, 4), min_size=1, max_size=4))
-def test_relu_backward_is_the_gradient(seed, shape):
+def test_relu_backward_is_the_gradient(g, seed, shape):
     rng = np.random.default_rng(seed)
     # Keep away from the kink at 0, where the derivative is not defined.
     x = rng.choice([-1.0, 1.0], shape) * rng.uniform(0.1, 2.0, shape)
     r = rng.standard_normal(shape)
     expected = numerical_gradient(lambda: np.sum(reference.relu(x) * r), x)
-    for g in GRADS.values():
-        assert_gradient(g.relu_backward(r, x), expected)
+    assert_gradient(g.relu_backward(r, x), expected)
 
 
+@grads
 @given(seed=SEEDS, n=st.integers(1, 4), n_in=st.integers(1, 5), n_out=st.integers(1, 5))
-def test_linear_backward_is_the_gradient(seed, n, n_in, n_out):
+def test_linear_backward_is_the_gradient(g, seed, n, n_in, n_out):
     rng = np.random.default_rng(seed)
     x, w, b = rng.standard_normal((n, n_in)), rng.standard_normal((n_out, n_in)), rng.standard_normal(n_out)
     r = rng.standard_normal((n, n_out))
@@ -118,9 +122,8 @@ def test_linear_backward_is_the_gradient(seed, n, n_in, n_out):
         return np.sum(reference.linear(x, w, b) * r)
 
     expected = [numerical_gradient(loss, a) for a in (x, w, b)]
-    for g in GRADS.values():
-        for actual, numeric in zip(g.linear_backward(r, x, w), expected):
-            assert_gradient(actual, numeric)
+    for actual, numeric in zip(g.linear_backward(r, x, w), expected):
+        assert_gradient(actual, numeric)
 
 
 def cross_entropy(logits, labels):
@@ -128,31 +131,31 @@ def cross_entropy(logits, labels):
     return -np.mean(np.log(reference.softmax(logits, axis=1)[np.arange(len(labels)), labels]))
 
 
+@grads
 @given(seed=SEEDS, n=st.integers(1, 5), k=st.integers(1, 6), scale=st.sampled_from([0.1, 1.0, 10.0]))
-def test_softmax_cross_entropy_is_the_loss_and_its_gradient(seed, n, k, scale):
+def test_softmax_cross_entropy_is_the_loss_and_its_gradient(g, seed, n, k, scale):
     rng = np.random.default_rng(seed)
     logits, labels = rng.standard_normal((n, k)) * scale, rng.integers(0, k, n)
     expected = numerical_gradient(lambda: cross_entropy(logits, labels), logits, eps=1e-6)
-    for g in GRADS.values():
-        loss, dlogits = g.softmax_cross_entropy(logits, labels)
-        assert loss.dtype == np.float64
-        np.testing.assert_allclose(loss, cross_entropy(logits, labels), rtol=1e-12, atol=1e-12)
-        assert_gradient(dlogits, expected, tol=1e-6)
+    loss, dlogits = g.softmax_cross_entropy(logits, labels)
+    assert loss.dtype == np.float64
+    np.testing.assert_allclose(loss, cross_entropy(logits, labels), rtol=1e-12, atol=1e-12)
+    assert_gradient(dlogits, expected, tol=1e-6)
 
 
-def test_softmax_cross_entropy_is_stable_for_large_logits():
+@grads
+def test_softmax_cross_entropy_is_stable_for_large_logits(g):
     logits = np.array([[1e4, 1e4 + 1, 1e4 - 2], [-1e4, 0.0, 1e4], [3e4, 3e4, 3e4]])
     labels = np.array([0, 1, 2])
     shifted = logits - logits.max(axis=1, keepdims=True)
-    for g in GRADS.values():
-        for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
-            loss, dlogits = g.softmax_cross_entropy(logits.astype(dtype), labels)
-            loss_ref, dlogits_ref = numpy_backend.softmax_cross_entropy(shifted, labels)
-            assert np.isfinite(loss) and np.all(np.isfinite(dlogits))
-            assert loss.dtype == dlogits.dtype == dtype
-            # The middle row's label has probability e^-1e4: its loss is 1e4, not inf.
-            np.testing.assert_allclose(loss, loss_ref, rtol=tol)
-            np.testing.assert_allclose(dlogits, dlogits_ref, rtol=tol, atol=tol)
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        loss, dlogits = g.softmax_cross_entropy(logits.astype(dtype), labels)
+        loss_ref, dlogits_ref = numpy_backend.softmax_cross_entropy(shifted, labels)
+        assert np.isfinite(loss) and np.all(np.isfinite(dlogits))
+        assert loss.dtype == dlogits.dtype == dtype
+        # The middle row's label has probability e^-1e4: its loss is 1e4, not inf.
+        np.testing.assert_allclose(loss, loss_ref, rtol=tol)
+        np.testing.assert_allclose(dlogits, dlogits_ref, rtol=tol, atol=tol)
 
 
 # ---------------------------------------------------------------------------
@@ -166,7 +169,8 @@ threads = pytest.mark.parametrize("min_work", [2**62, 0], ids=["serial", "thread
 def parallel_min_work(min_work):
     """Make numba_backward run its serial kernels only (2**62), or its threaded kernels even on small inputs (0)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(numba_backward, "PARALLEL_MIN_WORK", min_work)
+        thresholds = dataclasses.replace(chooser.THRESHOLDS, parallel_min_work_backward=min_work)
+        patch.setattr(chooser, "THRESHOLDS", thresholds)
         yield
 
 
@@ -197,7 +201,8 @@ def test_pool2d_backward_numba_matches_numpy(min_work, data, ties):
         assert_same([result], [getattr(numpy_backend, pool)(dy, x, kernel, stride)])
 
 
-def test_max_pool2d_backward_ties_go_to_the_first_maximum():
+@grads
+def test_max_pool2d_backward_ties_go_to_the_first_maximum(g):
     x = np.array([[3.0, 1.0, 3.0], [3.0, 3.0, 0.0], [1.0, 3.0, 3.0]]).reshape(1, 1, 3, 3)
     # Four overlapping 2x2 windows, each with two or three 3s; each window's gradient goes to its first 3 in
     # row-major order: (0, 0), (0, 2), (1, 0) and (1, 1).
@@ -205,15 +210,14 @@ def test_max_pool2d_backward_ties_go_to_the_first_maximum():
     expected = np.array([[1.0, 0.0, 10.0], [100.0, 1000.0, 0.0], [0.0, 0.0, 0.0]]).reshape(1, 1, 3, 3)
     # When the whole window ties, its first element gets the gradient.
     all_tied = np.array([[1.0, 10.0, 0.0], [100.0, 1000.0, 0.0], [0.0, 0.0, 0.0]]).reshape(1, 1, 3, 3)
-    for g in GRADS.values():
-        np.testing.assert_array_equal(g.max_pool2d_backward(dy, x, 2, stride=1), expected)
-        np.testing.assert_array_equal(g.max_pool2d_backward(dy, np.zeros_like(x), 2, stride=1), all_tied)
+    np.testing.assert_array_equal(g.max_pool2d_backward(dy, x, 2, stride=1), expected)
+    np.testing.assert_array_equal(g.max_pool2d_backward(dy, np.zeros_like(x), 2, stride=1), all_tied)
 
 
-def test_relu_backward_is_zero_at_zero():
+@grads
+def test_relu_backward_is_zero_at_zero(g):
     x, dy = np.array([-1.0, 0.0, -0.0, 2.0]), np.array([5.0, 6.0, 7.0, 8.0])
-    for g in GRADS.values():
-        np.testing.assert_array_equal(g.relu_backward(dy, x), [0.0, 0.0, 0.0, 8.0])
+    np.testing.assert_array_equal(g.relu_backward(dy, x), [0.0, 0.0, 0.0, 8.0])
 
 
 @threads
@@ -225,7 +229,7 @@ def test_float32_layer_numba_matches_numpy(min_work):
     y = rng.standard_normal((32, 16, 8, 8)).astype(np.float32)
     dpooled = rng.standard_normal((32, 16, 4, 4)).astype(np.float32)
     results = {}
-    for g in GRADS.values():
+    for g in (numba_backward, numpy_backend):
         with parallel_min_work(min_work):
             dy = g.relu_backward(g.max_pool2d_backward(dpooled, y, 2), y)
             results[g] = (dy, *g.conv2d_backward(dy, x, w, padding=1))

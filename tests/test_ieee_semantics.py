@@ -4,7 +4,7 @@ Hypothesis draws small inputs, puts NaN, +inf and -inf at random places of
 x, w and b, and compares each operator with ``reference.py``: which outputs
 are NaN, +inf or -inf must match exactly, the finite ones to rounding. The
 Numba backend runs once with its own chooser and once per kernel, forced,
-in one thread and on all threads (``PARALLEL_MIN_WORK`` patched), so a fast
+in one thread and on all threads (the chooser's thresholds patched), so a fast
 path that breaks the pattern cannot hide behind the shapes it is chosen for.
 The rules were read from PyTorch 2.13's CPU kernels and confirmed there:
 max pooling keeps a value greater than the running maximum or NaN (so a
@@ -14,6 +14,7 @@ zeros it pads with (0 * inf is NaN).
 """
 
 import contextlib
+import dataclasses
 from unittest import mock
 
 import numpy as np
@@ -26,6 +27,7 @@ import reference
 from cnnlab.backends.numba import backward as numba_backward
 from cnnlab.backends import numpy as numpy_backend
 from cnnlab.backends import python as python_backend
+from cnnlab.backends.numba import chooser
 from cnnlab.backends.numba.kernels import winograd
 
 nb = cnnlab.backend("numba")
@@ -40,9 +42,13 @@ def threads(on: bool):
     """Force the Numba operators (forward and backward) onto all threads, or one."""
     limit = 0 if on else 2**62
     stack = contextlib.ExitStack()
-    stack.enter_context(mock.patch.object(nb, "PARALLEL_MIN_WORK", limit))
-    stack.enter_context(mock.patch.object(numba_backward, "PARALLEL_MIN_WORK", limit))
+    stack.enter_context(patched_thresholds(parallel_min_work=limit, parallel_min_work_backward=limit))
     return stack
+
+
+def patched_thresholds(**changes):
+    """The chooser's thresholds with ``changes``, from the moment this is called."""
+    return mock.patch.object(chooser, "THRESHOLDS", dataclasses.replace(chooser.THRESHOLDS, **changes))
 
 
 def with_specials(rng, a, most=3):
@@ -76,9 +82,7 @@ def assert_same_ieee(actual, expected, dtype, tol=None):
 
 def forced(kernel_name):
     """nb.conv2d with its chooser replaced: it runs ``kernel_name`` for every shape."""
-    return mock.patch.object(
-        nb, "_choose_conv_kernel", lambda *args, **kwargs: getattr(nb, kernel_name)
-    )
+    return mock.patch.object(chooser, "choose_conv_kernel", lambda *args, **kwargs: kernel_name)
 
 
 # Each kernel with the shapes it accepts: the 3x3 kernels need stride 1 and 3x3.
@@ -86,15 +90,15 @@ CONV_PATHS = {
     "python": ("python", None, None),
     "numpy": ("numpy", None, None),
     "numba chooser": ("numba", None, False),
-    "numba general": ("numba", "_conv_general", False),
-    "numba general threads": ("numba", "_conv_general", True),
-    "numba direct": ("numba", "_conv_direct", False),
-    "numba direct threads": ("numba", "_conv_direct", True),
-    "numba blocked": ("numba", "_conv_blocked", True),
-    "numba filter": ("numba", "_conv_filter", False),
-    "numba filter threads": ("numba", "_conv_filter", True),
+    "numba general": ("numba", "general", False),
+    "numba general threads": ("numba", "general", True),
+    "numba direct": ("numba", "direct", False),
+    "numba direct threads": ("numba", "direct", True),
+    "numba blocked": ("numba", "blocked", True),
+    "numba filter": ("numba", "filter", False),
+    "numba filter threads": ("numba", "filter", True),
 }
-THREE_BY_THREE = {"_conv_blocked", "_conv_filter"}
+THREE_BY_THREE = {"blocked", "filter"}
 
 
 @st.composite
@@ -130,7 +134,7 @@ def test_conv2d_nan_and_inf_as_in_pytorch(path, data):
     backend, kernel, on_threads = path
     three_by_three = kernel in THREE_BY_THREE
     x, w, b, stride, padding = data.draw(
-        conv_cases(three_by_three, strided=kernel in (None, "_conv_general"))
+        conv_cases(three_by_three, strided=kernel in (None, "general"))
     )
     with contextlib.ExitStack() as stack:
         if kernel is not None:
@@ -145,7 +149,7 @@ def test_inf_weight_over_padding_is_nan_on_every_backend():
     x, w = np.ones((1, 1, 1, 1)), np.full((1, 1, 3, 3), np.inf)
     for name, ops in BACKENDS.items():
         assert np.isnan(ops.conv2d(x, w, padding=1)).all(), name
-    with forced("_conv_filter"):
+    with forced("filter"):
         assert np.isnan(nb.conv2d(x, w, padding=1)).all()
         # Only the taps on the padding are inf: finite inputs, and still NaN.
         w_edge = np.zeros((1, 1, 3, 3))
@@ -158,18 +162,16 @@ def test_inf_weight_over_padding_is_nan_on_every_backend():
 
 
 WINOGRAD_FOR_SMALL_SHAPES = {
-    "_WINOGRAD_CHANNELS": range(1, 100),
-    "_WINOGRAD_MIN_FILTERS": 1,
-    "_WINOGRAD_MIN_POINTS": 1,
+    "winograd_min_channels": 1,
+    "winograd_max_channels": 99,
+    "winograd_min_filters": 1,
+    "winograd_min_points": 1,
 }
 
 
 def winograd_for_small_shapes():
     """The chooser takes Winograd for any stride-1 3x3 convolution its values allow."""
-    stack = contextlib.ExitStack()
-    for name, value in WINOGRAD_FOR_SMALL_SHAPES.items():
-        stack.enter_context(mock.patch.object(nb, name, value))
-    return stack
+    return patched_thresholds(**WINOGRAD_FOR_SMALL_SHAPES)
 
 
 @settings(max_examples=30)
@@ -193,7 +195,7 @@ def test_winograd_on_its_target_shape_keeps_a_nan_in_its_window():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8, 64, 56, 56)).astype(np.float32)
     w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
-    assert nb._choose_conv_kernel(x.shape, w.shape, (1, 1)) is nb._conv_winograd
+    assert chooser.choose_conv_kernel(x.shape, w.shape, (1, 1)) == "winograd"
     x[0, 0, 20, 20] = np.nan
     bad = ~np.isfinite(nb.conv2d(x, w, padding=1))
     expected = np.zeros_like(bad)
@@ -214,7 +216,7 @@ def test_values_that_could_overflow_winograd_take_a_direct_kernel():
     assert not np.isfinite(
         winograd.conv2d_3x3(x, w, b, (1, 1))
     ).all()  # the hazard is real
-    assert not nb.winograd_stays_finite(x, w, b)
+    assert not chooser.winograd_stays_finite(x, w, b)
     with winograd_for_small_shapes():
         out = nb.conv2d(x, w, b, padding=1)
     assert np.isfinite(out).all()
@@ -260,7 +262,7 @@ POOL_PATHS = {
 
 
 def pool_kernel(x, kernel, stride, take_max):
-    return nb._choose_pool_kernel(x, kernel, stride or kernel, take_max)
+    return chooser.choose_pool_kernel(x, kernel, stride or kernel, take_max)
 
 
 @pytest.mark.parametrize("path", POOL_PATHS.values(), ids=POOL_PATHS.keys())

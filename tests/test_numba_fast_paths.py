@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 import cnnlab
 import reference
+from cnnlab.backends.numba.chooser import choose_conv_kernel, choose_pool_kernel
 
 nb = cnnlab.backend("numba")
 
@@ -22,38 +23,38 @@ def assert_close(actual, expected, tol=1e-4):
 
 # (x shape, w shape, stride, padding, kernel the chooser must pick)
 TARGETS = {
-    "L1 one channel 512x512": ((1, 1, 512, 512), (1, 1, 3, 3), 1, 1, "_conv_filter"),
-    "L2 64->64 56x56": ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, "_conv_winograd"),
-    "L3 LeNet 5x5": ((64, 1, 28, 28), (6, 1, 5, 5), 1, 0, "_conv_direct"),
+    "L1 one channel 512x512": ((1, 1, 512, 512), (1, 1, 3, 3), 1, 1, "filter"),
+    "L2 64->64 56x56": ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, "winograd"),
+    "L3 LeNet 5x5": ((64, 1, 28, 28), (6, 1, 5, 5), 1, 0, "direct"),
 }
 NEIGHBOURS = {
-    "many channels odd sizes": ((1, 9, 7, 11), (10, 9, 3, 3), 1, 1, "_conv_direct"),
-    "many channels C not multiple of 8, F not of 3": ((2, 13, 5, 17), (8, 13, 3, 3), 1, 1, "_conv_direct"),
-    "many channels no padding, 3x3 input": ((1, 8, 3, 3), (8, 8, 3, 3), 1, 0, "_conv_direct"),
-    "many channels padding 2": ((1, 8, 4, 6), (9, 8, 3, 3), 1, 2, "_conv_direct"),
-    "many channels tall": ((1, 8, 61, 5), (16, 8, 3, 3), 1, 1, "_conv_direct"),
-    "blocked: 8 channels, 8 filters, a grid of several chunks": ((3, 8, 33, 29), (8, 8, 3, 3), 1, 1, "_conv_blocked"),
-    "blocked: odd filters, padding 0": ((2, 9, 40, 31), (11, 9, 3, 3), 1, 0, "_conv_blocked"),
-    "blocked: padding 2": ((1, 8, 50, 45), (8, 8, 3, 3), 1, 2, "_conv_blocked"),
-    "too few channels for blocked": ((8, 7, 32, 32), (8, 7, 3, 3), 1, 1, "_conv_direct"),
-    "filter: padding 2, odd sizes": ((1, 1, 301, 257), (1, 1, 3, 3), 1, 2, "_conv_filter"),
-    "filter: no padding, several images": ((3, 1, 150, 151), (1, 1, 3, 3), 1, 0, "_conv_filter"),
-    "two filters: not the filter kernel": ((1, 1, 512, 512), (2, 1, 3, 3), 1, 1, "_conv_direct"),
-    "winograd: 48 channels, 33 filters, odd sizes": ((6, 48, 61, 45), (33, 48, 3, 3), 1, 1, "_conv_winograd"),
-    "too few images for winograd": ((4, 64, 56, 56), (64, 64, 3, 3), 1, 1, "_conv_blocked"),
-    "too many channels for winograd": ((2, 128, 56, 56), (128, 128, 3, 3), 1, 1, "_conv_blocked"),
-    "too small an image for blocked": ((1, 64, 14, 14), (64, 64, 3, 3), 1, 1, "_conv_direct"),
-    "direct 3x3 few channels": ((2, 3, 17, 33), (5, 3, 3, 3), 1, 1, "_conv_direct"),
-    "direct 3x3 F=4 (block + 1)": ((1, 2, 9, 15), (4, 2, 3, 3), 1, 0, "_conv_direct"),
-    "direct 3x3 width 1": ((1, 1, 5, 1), (2, 1, 3, 3), 1, 1, "_conv_direct"),
-    "direct 5x5 odd width": ((3, 1, 13, 29), (7, 1, 5, 5), 1, 0, "_conv_direct"),
-    "direct 5 wide: 3x5, two channels, padding": ((2, 2, 6, 11), (4, 2, 3, 5), 1, (1, 2), "_conv_direct"),
-    "direct 5 wide: 1x5 as wide as the padded input": ((1, 3, 4, 1), (5, 3, 1, 5), 1, (0, 2), "_conv_direct"),
-    "direct 1x1": ((2, 4, 6, 7), (3, 4, 1, 1), 1, 0, "_conv_direct"),
-    "direct 2x4 asymmetric padding": ((1, 2, 6, 9), (3, 2, 2, 4), 1, (2, 1), "_conv_direct"),
-    "direct 3x3 with few filters": ((1, 16, 9, 9), (2, 16, 3, 3), 1, 1, "_conv_direct"),
-    "general stride 2": ((2, 8, 11, 13), (9, 8, 3, 3), 2, 1, "_conv_general"),
-    "general stride (1, 2)": ((1, 3, 8, 9), (2, 3, 3, 3), (1, 2), 0, "_conv_general"),
+    "many channels odd sizes": ((1, 9, 7, 11), (10, 9, 3, 3), 1, 1, "direct"),
+    "many channels C not multiple of 8, F not of 3": ((2, 13, 5, 17), (8, 13, 3, 3), 1, 1, "direct"),
+    "many channels no padding, 3x3 input": ((1, 8, 3, 3), (8, 8, 3, 3), 1, 0, "direct"),
+    "many channels padding 2": ((1, 8, 4, 6), (9, 8, 3, 3), 1, 2, "direct"),
+    "many channels tall": ((1, 8, 61, 5), (16, 8, 3, 3), 1, 1, "direct"),
+    "blocked: 8 channels, 8 filters, a grid of several chunks": ((3, 8, 33, 29), (8, 8, 3, 3), 1, 1, "blocked"),
+    "blocked: odd filters, padding 0": ((2, 9, 40, 31), (11, 9, 3, 3), 1, 0, "blocked"),
+    "blocked: padding 2": ((1, 8, 50, 45), (8, 8, 3, 3), 1, 2, "blocked"),
+    "too few channels for blocked": ((8, 7, 32, 32), (8, 7, 3, 3), 1, 1, "direct"),
+    "filter: padding 2, odd sizes": ((1, 1, 301, 257), (1, 1, 3, 3), 1, 2, "filter"),
+    "filter: no padding, several images": ((3, 1, 150, 151), (1, 1, 3, 3), 1, 0, "filter"),
+    "two filters: not the filter kernel": ((1, 1, 512, 512), (2, 1, 3, 3), 1, 1, "direct"),
+    "winograd: 48 channels, 33 filters, odd sizes": ((6, 48, 61, 45), (33, 48, 3, 3), 1, 1, "winograd"),
+    "too few images for winograd": ((4, 64, 56, 56), (64, 64, 3, 3), 1, 1, "blocked"),
+    "too many channels for winograd": ((2, 128, 56, 56), (128, 128, 3, 3), 1, 1, "blocked"),
+    "too small an image for blocked": ((1, 64, 14, 14), (64, 64, 3, 3), 1, 1, "direct"),
+    "direct 3x3 few channels": ((2, 3, 17, 33), (5, 3, 3, 3), 1, 1, "direct"),
+    "direct 3x3 F=4 (block + 1)": ((1, 2, 9, 15), (4, 2, 3, 3), 1, 0, "direct"),
+    "direct 3x3 width 1": ((1, 1, 5, 1), (2, 1, 3, 3), 1, 1, "direct"),
+    "direct 5x5 odd width": ((3, 1, 13, 29), (7, 1, 5, 5), 1, 0, "direct"),
+    "direct 5 wide: 3x5, two channels, padding": ((2, 2, 6, 11), (4, 2, 3, 5), 1, (1, 2), "direct"),
+    "direct 5 wide: 1x5 as wide as the padded input": ((1, 3, 4, 1), (5, 3, 1, 5), 1, (0, 2), "direct"),
+    "direct 1x1": ((2, 4, 6, 7), (3, 4, 1, 1), 1, 0, "direct"),
+    "direct 2x4 asymmetric padding": ((1, 2, 6, 9), (3, 2, 2, 4), 1, (2, 1), "direct"),
+    "direct 3x3 with few filters": ((1, 16, 9, 9), (2, 16, 3, 3), 1, 1, "direct"),
+    "general stride 2": ((2, 8, 11, 13), (9, 8, 3, 3), 2, 1, "general"),
+    "general stride (1, 2)": ((1, 3, 8, 9), (2, 3, 3, 3), (1, 2), 0, "general"),
 }
 CASES = {**TARGETS, **NEIGHBOURS}
 
@@ -65,7 +66,7 @@ def pair(v):
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_chooser_picks_the_intended_kernel(case):
     x_shape, w_shape, stride, _, kernel = case
-    assert nb._choose_conv_kernel(x_shape, w_shape, pair(stride)).__name__ == kernel
+    assert choose_conv_kernel(x_shape, w_shape, pair(stride)) == kernel
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
@@ -141,7 +142,7 @@ def test_pool_fast_paths_match_reference(case):
     if cl:
         x = channels_last(x)
     k, s = pair(kernel), pair(stride or kernel)
-    assert nb._choose_pool_kernel(x, k, s, True) == expected_kernel
+    assert choose_pool_kernel(x, k, s, True) == expected_kernel
     for take_max, reduce, op in ((True, np.max, nb.max_pool2d), (False, np.mean, nb.avg_pool2d)):
         out = op(x, kernel, stride)
         expected = reference.pool2d(x, k, s, reduce)
@@ -154,5 +155,12 @@ def test_pool_fast_paths_match_reference(case):
 
 def test_pool_on_a_strided_view_uses_the_general_kernel():
     x = random((2, 4, 10, 12), 11)[:, ::2, :, ::-1]
-    assert nb._choose_pool_kernel(x, (2, 2), (2, 2), True) == "max_2x2_nchw"
+    assert choose_pool_kernel(x, (2, 2), (2, 2), True) == "max_2x2_nchw"
     assert_close(nb.max_pool2d(x, 2), reference.pool2d(x, (2, 2), (2, 2), np.max), 1e-6)
+
+
+def test_every_kernel_name_the_choosers_return_has_a_kernel():
+    from cnnlab.backends.numba import chooser, forward
+
+    assert set(forward.CONV_KERNELS) == set(chooser.CONV_KERNEL_NAMES)
+    assert set(forward.POOL_KERNELS) == set(chooser.POOL_KERNEL_NAMES)

@@ -1,6 +1,7 @@
 """The numba backend's small-work paths: serial twins of the threaded kernels, several small images per work
 item in the direct convolution, the grid of the stride-1 conv2d_backward, and the 2x2 max-pool backward."""
 import contextlib
+import dataclasses
 
 import numpy as np
 import pytest
@@ -9,8 +10,9 @@ from hypothesis import strategies as st
 
 import cnnlab
 import reference
-from cnnlab.backends.numba import forward as numba_forward
 from cnnlab.backends.numba import backward as numba_backward
+from cnnlab.backends.numba import chooser
+from cnnlab.backends.numba.kernels import conv_backward
 from cnnlab.backends import numpy as numpy_backend
 
 nb = cnnlab.backend("numba")
@@ -24,14 +26,17 @@ def random(shape, seed, dtype=np.float32):
 def threads(on):
     """Force the forward and backward operators to use threads always (on) or never."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(numba_forward, "PARALLEL_MIN_WORK", 0 if on else 2**62)
-        patch.setattr(numba_backward, "PARALLEL_MIN_WORK", 0 if on else 2**62)
+        limit = 0 if on else 2**62
+        thresholds = dataclasses.replace(
+            chooser.THRESHOLDS, parallel_min_work=limit, parallel_min_work_backward=limit
+        )
+        patch.setattr(chooser, "THRESHOLDS", thresholds)
         yield
 
 
 def test_use_threads_decides_by_work():
-    assert not numba_forward.use_threads(numba_forward.PARALLEL_MIN_WORK - 1)
-    assert numba_forward.use_threads(numba_forward.PARALLEL_MIN_WORK)
+    assert not chooser.use_threads(chooser.THRESHOLDS.parallel_min_work - 1)
+    assert chooser.use_threads(chooser.THRESHOLDS.parallel_min_work)
 
 
 @pytest.mark.parametrize("on", [False, True], ids=["serial", "threads"])
@@ -94,13 +99,13 @@ def test_grid_backward_matches_numpy(case, on):
 
 
 def test_grid_layout_shares_the_padding():
-    grid = numba_backward.grid_layout((32, 8, 4, 4), (16, 8, 3, 3), (1, 1))
+    grid = conv_backward.grid_layout((32, 8, 4, 4), (16, 8, 3, 3), (1, 1))
     assert (grid.row, grid.image) == (5, 25)  # 5x5 positions per 4x4 image, not 6x6
     last_output = 31 * 25 + 3 * 5 + 4
-    assert grid.top == 6 and grid.n_grid % numba_backward.GRID_ALIGN == 0
-    assert last_output <= grid.n_grid < last_output + numba_backward.GRID_ALIGN
+    assert grid.top == 6 and grid.n_grid % conv_backward.GRID_ALIGN == 0
+    assert last_output <= grid.n_grid < last_output + conv_backward.GRID_ALIGN
     assert grid.length == grid.n_grid + 2 * 5 + 2
-    wide = numba_backward.grid_layout((1, 1, 2, 2), (1, 1, 1, 1), (2, 2))  # 6x6 outputs of a 2x2 image
+    wide = conv_backward.grid_layout((1, 1, 2, 2), (1, 1, 1, 1), (2, 2))  # 6x6 outputs of a 2x2 image
     assert wide.row >= 6 and wide.image >= 6 * wide.row
 
 

@@ -3,7 +3,9 @@
 ``python`` (plain loops, the reference), ``numpy`` (vectorized) and ``numba``
 (JIT-compiled) each hold the same forward *and* backward operators, with the
 same signatures and PyTorch's semantics. The contract they meet is written
-down in :mod:`cnnlab.backends.protocol`.
+down in :mod:`cnnlab.backends.protocol`. No backend imports another: what they
+share (zero padding, the strided windows) is in :mod:`cnnlab.backends.windows`,
+and every argument check in :mod:`cnnlab.validation`.
 """
 
 from __future__ import annotations

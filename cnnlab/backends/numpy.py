@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import ArrayLike
 
+from cnnlab.backends.windows import pad2d, window_taps
 from cnnlab.validation import (
-    Pair,
+    PairLike,
+    Pool2dArgs,
     validate_conv2d,
     validate_conv2d_backward,
     validate_elementwise,
@@ -27,42 +30,34 @@ from cnnlab.validation import (
 )
 
 
-def pad2d(x: np.ndarray, padding: tuple[int, int]) -> np.ndarray:
-    """Zero-pad the last two axes of x (N, C, H, W) by (ph, pw) on each side."""
-    ph, pw = padding
-    if ph == 0 and pw == 0:
-        return x
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-
-
 def im2col(
     xp: np.ndarray,
     kernel: tuple[int, int],
     stride: tuple[int, int],
     out_hw: tuple[int, int],
 ) -> np.ndarray:
-    """Gather every receptive field of xp (N, C, Hp, Wp) into a (C*KH*KW, N*OH*OW)
-    matrix.
+    """Gather every receptive field of xp (N, C, Hp, Wp) into (C*KH*KW, N*OH*OW).
 
     One strided slice per kernel tap fills one block of rows, so the copy
     reads memory in order; this is the unrolling of Chellapilla et al. (2006).
     """
-    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
+    (kh, kw), (oh, ow) = kernel, out_hw
     n, c = xp.shape[:2]
     cols = np.empty((c, kh, kw, n, oh, ow), dtype=xp.dtype)
-    for di in range(kh):
-        for dj in range(kw):
-            tap = xp[
-                :, :, di : di + sh * (oh - 1) + 1 : sh, dj : dj + sw * (ow - 1) + 1 : sw
-            ]
-            cols[:, di, dj] = tap.transpose(1, 0, 2, 3)
+    taps = window_taps(xp, kernel, stride, out_hw)
+    for (di, dj), tap in zip(np.ndindex(kh, kw), taps, strict=True):
+        cols[:, di, dj] = tap.transpose(1, 0, 2, 3)
     return cols.reshape(c * kh * kw, n * oh * ow)
 
 
-def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
-    """2-D cross-correlation by im2col + GEMM; x (N, C, H, W), w (F, C, KH, KW) -> (N,
-    F, OH, OW).
-    """
+def conv2d(
+    x: ArrayLike,
+    w: ArrayLike,
+    b: ArrayLike | None = None,
+    stride: PairLike = 1,
+    padding: PairLike = 0,
+) -> np.ndarray:
+    """2-D cross-correlation by im2col + GEMM: x (N, C, H, W) -> (N, F, OH, OW)."""
     args = validate_conv2d(x, w, b, stride, padding, im2col=True)
     n, f, oh, ow = args.out_shape
     xp = pad2d(args.x.astype(args.dtype, copy=False), args.padding)
@@ -74,45 +69,46 @@ def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
     return np.ascontiguousarray(out.reshape(f, n, oh, ow).transpose(1, 0, 2, 3))
 
 
-def _window_slices(x: np.ndarray, kernel_size, stride, out_shape):
-    """Yield, for each tap (di, dj) of the window, the strided slice it reads."""
-    (kh, kw), (sh, sw) = kernel_size, stride
-    oh, ow = out_shape[2:]
-    for di in range(kh):
-        for dj in range(kw):
-            yield x[
-                :, :, di : di + sh * (oh - 1) + 1 : sh, dj : dj + sw * (ow - 1) + 1 : sw
-            ]
-
-
-def max_pool2d(x, kernel_size, stride=None) -> np.ndarray:
-    """Maximum over each window; x (N, C, H, W), floor mode, no padding."""
-    args = validate_pool2d(x, kernel_size, stride)
-    slices = _window_slices(args.x, args.kernel_size, args.stride, args.out_shape)
-    out = next(slices).copy()
-    for window_tap in slices:
-        np.maximum(out, window_tap, out=out)
+def _combine_taps(args: Pool2dArgs, combine: np.ufunc) -> np.ndarray:
+    """Combine the KH*KW strided slices of x elementwise, in window order."""
+    taps = window_taps(args.x, args.kernel_size, args.stride, args.out_shape[2:])
+    out = next(taps).copy()
+    for tap in taps:
+        combine(out, tap, out=out)
     return out
 
 
-def avg_pool2d(x, kernel_size, stride=None) -> np.ndarray:
-    """Mean over each window; x (N, C, H, W), floor mode, no padding."""
+def max_pool2d(
+    x: ArrayLike, kernel_size: PairLike, stride: PairLike | None = None
+) -> np.ndarray:
+    """Maximum over each window; x (N, C, H, W), floor mode, no padding.
+
+    ``np.maximum`` returns NaN where either value is NaN, so a window that holds a
+    NaN has maximum NaN, as in PyTorch.
+    """
+    return _combine_taps(validate_pool2d(x, kernel_size, stride), np.maximum)
+
+
+def avg_pool2d(
+    x: ArrayLike, kernel_size: PairLike, stride: PairLike | None = None
+) -> np.ndarray:
+    """Mean over each window; x (N, C, H, W), floor mode, no padding.
+
+    The sum runs in x's dtype, in window order, then is divided, as in PyTorch.
+    """
     args = validate_pool2d(x, kernel_size, stride)
-    slices = _window_slices(args.x, args.kernel_size, args.stride, args.out_shape)
-    out = next(slices).copy()
-    for window_tap in slices:
-        out += window_tap
+    out = _combine_taps(args, np.add)
     out /= args.kernel_size[0] * args.kernel_size[1]
     return out
 
 
-def relu(x) -> np.ndarray:
+def relu(x: ArrayLike) -> np.ndarray:
     """max(x, 0) elementwise, any shape."""
     x = validate_elementwise(x)
     return np.maximum(x, 0).astype(x.dtype, copy=False)
 
 
-def linear(x, w, b=None) -> np.ndarray:
+def linear(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None) -> np.ndarray:
     """Fully connected layer ``x @ w.T + b``; x (N, in), w (out, in) -> (N, out)."""
     args = validate_linear(x, w, b)
     out = (
@@ -123,10 +119,8 @@ def linear(x, w, b=None) -> np.ndarray:
     return out
 
 
-def softmax(x, axis=-1) -> np.ndarray:
-    """exp(x) / sum(exp(x)) along ``axis``, shifted by the maximum so it never
-    overflows.
-    """
+def softmax(x: ArrayLike, axis: int = -1) -> np.ndarray:
+    """exp(x) / sum(exp(x)) along ``axis``, shifted by the maximum: no overflow."""
     x, axis = validate_softmax(x, axis)
     exps = np.exp(x - x.max(axis=axis, keepdims=True))
     return exps / exps.sum(axis=axis, keepdims=True)
@@ -143,30 +137,14 @@ def softmax(x, axis=-1) -> np.ndarray:
 # backward checks of :mod:`cnnlab.validation` run before any arithmetic.
 
 
-def window_taps(
-    a: np.ndarray, kernel_size: Pair, stride: Pair, out_hw: tuple[int, int]
-):
-    """Yield, for each tap (di, dj) of the pooling or kernel window, the strided view of
-    a (N, C, H, W) it covers.
-
-    ``view[:, :, i, j]`` is ``a[:, :, i*sh + di, j*sw + dj]``, element (di, dj)
-    of window (i, j). A view never holds one element twice, so ``view += g``
-    adds into ``a`` correctly even where windows overlap. (The same slices as
-    the forward pooling in ``backend_numpy``, which reads through them.)
-    """
-    (kh, kw), (sh, sw), (oh, ow) = kernel_size, stride, out_hw
-    for di in range(kh):
-        for dj in range(kw):
-            yield a[
-                :, :, di : di + sh * (oh - 1) + 1 : sh, dj : dj + sw * (ow - 1) + 1 : sw
-            ]
-
-
 def conv2d_backward(
-    dy, x, w, stride=1, padding=0
+    dy: ArrayLike,
+    x: ArrayLike,
+    w: ArrayLike,
+    stride: PairLike = 1,
+    padding: PairLike = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of ``conv2d`` with respect to x (N, C, H, W), w (F, C, KH, KW) and b
-    (F,).
+    """Gradients of ``conv2d``: dx (N, C, H, W), dw (F, C, KH, KW) and db (F,).
 
     dy is (N, F, OH, OW). The gradient of a convolution is two more
     convolutions (Dumoulin & Visin 2016, section 4):
@@ -189,14 +167,14 @@ def conv2d_backward(
 
     ``db`` is dy summed over the batch and both spatial axes.
     """
-    args = validate_conv2d_backward(dy, x, w, stride, padding, im2col=True)
+    dy, args = validate_conv2d_backward(dy, x, w, stride, padding, im2col=True)
     dtype = args.dtype
-    dy, x, w = (a.astype(dtype, copy=False) for a in (args.dy, args.x, args.w))
+    dy, x, w = (a.astype(dtype, copy=False) for a in (dy, args.x, args.w))
     (sh, sw), (ph, pw) = args.stride, args.padding
     height, width = x.shape[2:]
     kh, kw = w.shape[2:]
 
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    xp = pad2d(x, args.padding)
     # (N, C, OH, OW, KH, KW)
     windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
     dw = np.tensordot(dy, windows, axes=([0, 2, 3], [0, 2, 3]))  # (F, C, KH, KW)
@@ -205,15 +183,16 @@ def conv2d_backward(
     shares = np.tensordot(dy, w, axes=([1], [0]))  # (N, OH, OW, C, KH, KW)
     shares = shares.transpose(0, 3, 4, 5, 1, 2)  # (N, C, KH, KW, OH, OW)
     dxp = np.zeros(xp.shape, dtype)
-    for (di, dj), tap in zip(
-        np.ndindex(kh, kw), window_taps(dxp, (kh, kw), args.stride, dy.shape[2:])
-    ):
+    taps = window_taps(dxp, (kh, kw), args.stride, dy.shape[2:])
+    for (di, dj), tap in zip(np.ndindex(kh, kw), taps, strict=True):
         tap += shares[:, :, di, dj]
     dx = np.ascontiguousarray(dxp[:, :, ph : ph + height, pw : pw + width])
     return dx, np.ascontiguousarray(dw), db
 
 
-def max_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
+def max_pool2d_backward(
+    dy: ArrayLike, x: ArrayLike, kernel_size: PairLike, stride: PairLike | None = None
+) -> np.ndarray:
     """Gradient of ``max_pool2d`` with respect to x (N, C, H, W); dy is (N, C, OH, OW).
 
     Each window passes its gradient to the element the forward pass picked,
@@ -221,8 +200,8 @@ def max_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
     replaces the running maximum when it is greater or NaN. That is the
     first of equal maxima, or the last NaN. Overlapping windows add up.
     """
-    args = validate_pool2d_backward(dy, x, kernel_size, stride)
-    dy = args.dy.astype(args.dtype, copy=False)
+    dy, args = validate_pool2d_backward(dy, x, kernel_size, stride)
+    dy = dy.astype(args.dtype, copy=False)
     x_taps = window_taps(args.x, args.kernel_size, args.stride, dy.shape[2:])
     best = next(x_taps).copy()
     best_tap = np.zeros(dy.shape, np.intp)  # which tap of each window holds its maximum
@@ -238,13 +217,15 @@ def max_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
     return dx
 
 
-def avg_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
+def avg_pool2d_backward(
+    dy: ArrayLike, x: ArrayLike, kernel_size: PairLike, stride: PairLike | None = None
+) -> np.ndarray:
     """Gradient of ``avg_pool2d`` with respect to x (N, C, H, W); dy is (N, C, OH, OW).
 
     Every element of a window gets an equal share, ``dy / (KH * KW)``.
     """
-    args = validate_pool2d_backward(dy, x, kernel_size, stride)
-    share = args.dy.astype(args.dtype, copy=False) / (
+    dy, args = validate_pool2d_backward(dy, x, kernel_size, stride)
+    share = dy.astype(args.dtype, copy=False) / (
         args.kernel_size[0] * args.kernel_size[1]
     )
     dx = np.zeros(args.x.shape, args.dtype)
@@ -253,24 +234,27 @@ def avg_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
     return dx
 
 
-def relu_backward(dy, x) -> np.ndarray:
-    """Gradient of ``relu``: zero where x <= 0 (also at x == 0), dy elsewhere (also at
-    NaN). Any shape.
+def relu_backward(dy: ArrayLike, x: ArrayLike) -> np.ndarray:
+    """Gradient of ``relu``, any shape: zero where x <= 0, dy elsewhere.
+
+    x == 0 gets zero and NaN gets dy, as in PyTorch.
     """
     dy, x, dtype = validate_relu_backward(dy, x)
     return np.where(x <= 0, 0, dy).astype(dtype, copy=False)
 
 
-def linear_backward(dy, x, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of ``linear`` (``y = x @ w.T + b``); dy (N, out) -> dx (N, in), dw
-    (out, in), db (out,).
-    """
-    args = validate_linear_backward(dy, x, w)
-    dy, x, w = (a.astype(args.dtype, copy=False) for a in (args.dy, args.x, args.w))
+def linear_backward(
+    dy: ArrayLike, x: ArrayLike, w: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of ``linear``: dy (N, out) -> dx (N, in), dw (out, in), db (out,)."""
+    dy, args = validate_linear_backward(dy, x, w)
+    dy, x, w = (a.astype(args.dtype, copy=False) for a in (dy, args.x, args.w))
     return dy @ w, dy.T @ x, dy.sum(axis=0)
 
 
-def softmax_cross_entropy(logits, labels) -> tuple[np.floating, np.ndarray]:
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike
+) -> tuple[np.floating, np.ndarray]:
     """Mean cross-entropy of softmax(logits) against integer labels, and its gradient.
 
     logits is (N, K), labels is (N,) with values in [0, K). Returns the mean

@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from cnnlab.validation import (
+    PairLike,
     validate_conv2d,
     validate_conv2d_backward,
     validate_elementwise,
@@ -26,7 +28,13 @@ from cnnlab.validation import (
 )
 
 
-def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
+def conv2d(
+    x: ArrayLike,
+    w: ArrayLike,
+    b: ArrayLike | None = None,
+    stride: PairLike = 1,
+    padding: PairLike = 0,
+) -> np.ndarray:
     """2-D cross-correlation, the operation deep-learning libraries call convolution.
 
     x is (N, C, H, W), w is (F, C, KH, KW) and b is (F,) or None; the result
@@ -58,9 +66,8 @@ def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
                                 inside = 0 <= r < height and 0 <= col < width
                                 # A tap on the padding adds 0 * w: NaN if w is inf or
                                 # NaN, as in PyTorch.
-                                acc += (xs[n][c][r][col] if inside else 0.0) * ws[f][c][
-                                    di
-                                ][dj]
+                                value = xs[n][c][r][col] if inside else 0.0
+                                acc += value * ws[f][c][di][dj]
                     row.append(acc)
                 rows.append(row)
             maps.append(rows)
@@ -69,9 +76,7 @@ def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
 
 
 def _pool2d(x, kernel_size, stride, reduce) -> np.ndarray:
-    """Apply ``reduce(window, dtype)`` to each window, a list of Python floats in
-    row-major order.
-    """
+    """Apply ``reduce(window, dtype)`` to each window, a row-major list of floats."""
     args = validate_pool2d(x, kernel_size, stride)
     (kh, kw), (sh, sw) = args.kernel_size, args.stride
     n_batch, channels, out_h, out_w = args.out_shape
@@ -100,8 +105,7 @@ def _pool2d(x, kernel_size, stride, reduce) -> np.ndarray:
 
 
 def _max(window: list, dtype: np.dtype) -> float:
-    """PyTorch's maximum: in order, a value replaces the running maximum when greater or
-    NaN.
+    """PyTorch's maximum: a value replaces the running maximum when greater or NaN.
 
     So a window that holds a NaN has maximum NaN; builtin ``max`` would keep
     a number over a NaN that comes after it.
@@ -113,12 +117,16 @@ def _max(window: list, dtype: np.dtype) -> float:
     return best
 
 
-def max_pool2d(x, kernel_size, stride=None) -> np.ndarray:
+def max_pool2d(
+    x: ArrayLike, kernel_size: PairLike, stride: PairLike | None = None
+) -> np.ndarray:
     """Maximum over each kernel_size window; x (N, C, H, W), floor mode, no padding."""
     return _pool2d(x, kernel_size, stride, _max)
 
 
-def avg_pool2d(x, kernel_size, stride=None) -> np.ndarray:
+def avg_pool2d(
+    x: ArrayLike, kernel_size: PairLike, stride: PairLike | None = None
+) -> np.ndarray:
     """Mean over each kernel_size window; x (N, C, H, W), floor mode, no padding.
 
     The sum runs in x's dtype, in window order, then is divided, as in
@@ -129,8 +137,9 @@ def avg_pool2d(x, kernel_size, stride=None) -> np.ndarray:
 
 
 def _mean(window: list, dtype: np.dtype) -> float:
-    """Sum in ``dtype`` (numpy scalars round each float32 sum, Python floats are
-    float64), then divide.
+    """Sum in ``dtype``, then divide.
+
+    NumPy scalars round each float32 sum; Python floats are float64.
     """
     real = dtype.type if dtype == np.float32 else float
     total = real(0)
@@ -139,7 +148,7 @@ def _mean(window: list, dtype: np.dtype) -> float:
     return total / real(len(window))
 
 
-def relu(x) -> np.ndarray:
+def relu(x: ArrayLike) -> np.ndarray:
     """max(x, 0) elementwise, any shape."""
     x = validate_elementwise(x)
     # NaN stays NaN, as in NumPy
@@ -147,19 +156,22 @@ def relu(x) -> np.ndarray:
     return np.array(flat, dtype=x.dtype).reshape(x.shape)
 
 
-def linear(x, w, b=None) -> np.ndarray:
+def linear(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None) -> np.ndarray:
     """Fully connected layer ``x @ w.T + b``; x (N, in), w (out, in), b (out,)."""
     args = validate_linear(x, w, b)
     xs, ws = args.x.tolist(), args.w.tolist()
     bs = args.b.tolist() if args.b is not None else [0.0] * len(ws)
     out = [
-        [bs[o] + sum(xi * wi for xi, wi in zip(row, ws[o])) for o in range(len(ws))]
+        [
+            bs[o] + sum(xi * wi for xi, wi in zip(row, ws[o], strict=True))
+            for o in range(len(ws))
+        ]
         for row in xs
     ]
     return np.array(out, dtype=args.dtype)
 
 
-def softmax(x, axis=-1) -> np.ndarray:
+def softmax(x: ArrayLike, axis: int = -1) -> np.ndarray:
     """exp(x) / sum(exp(x)) along ``axis``, stable for large logits.
 
     Subtracting the maximum first leaves the result unchanged but keeps
@@ -179,12 +191,13 @@ def softmax(x, axis=-1) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------
-# Backward operators, for training: the same nested lists, and every
-# multiply-add is one Python statement. Each loop nest is the
-# forward loop nest read backwards (Rumelhart et al. 1986): wherever the
-# forward pass read an input ``a`` to add ``a * b`` into an output ``y``, the
-# backward pass adds ``dy * b`` into ``da``. Same functions, signatures and
-# argument checks as the NumPy backend's, which the tests compare them with. Slow on purpose: chapter 11 times one batch of training with them.
+# Backward operators, for training: the same nested lists, and every multiply-add
+# is one Python statement. Each loop nest is the forward loop nest read backwards
+# (Rumelhart et al. 1986): wherever the forward pass read an input ``a`` to add
+# ``a * b`` into an output ``y``, the backward pass adds ``dy * b`` into ``da``.
+# Same functions, signatures and argument checks as the other backends, which the
+# tests compare them with. Slow on purpose: chapter 11 times one batch of training
+# with them.
 
 
 def _zeros(*shape: int) -> list:
@@ -195,10 +208,13 @@ def _zeros(*shape: int) -> list:
 
 
 def conv2d_backward(
-    dy, x, w, stride=1, padding=0
+    dy: ArrayLike,
+    x: ArrayLike,
+    w: ArrayLike,
+    stride: PairLike = 1,
+    padding: PairLike = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of ``conv2d`` with respect to x (N, C, H, W), w (F, C, KH, KW) and b
-    (F,); dy is (N, F, OH, OW).
+    """Gradients of ``conv2d`` for dy (N, F, OH, OW): dx (N, C, H, W), dw and db.
 
     The loops of the forward pass: output (n, f, i, j) read input
     (n, c, i*sh + di - ph, j*sw + dj - pw) times w[f, c, di, dj], so its
@@ -206,12 +222,12 @@ def conv2d_backward(
     Taps on the zero padding add g * 0 into dw (NaN if g is inf or NaN, as
     in PyTorch) and send nothing to dx, which has no padding.
     """
-    args = validate_conv2d_backward(dy, x, w, stride, padding)
+    dy, args = validate_conv2d_backward(dy, x, w, stride, padding)
     (sh, sw), (ph, pw) = args.stride, args.padding
     n_batch, channels, height, width = args.x.shape
     n_filters, _, kh, kw = args.w.shape
-    out_h, out_w = args.dy.shape[2:]
-    dys, xs, ws = args.dy.tolist(), args.x.tolist(), args.w.tolist()
+    out_h, out_w = dy.shape[2:]
+    dys, xs, ws = dy.tolist(), args.x.tolist(), args.w.tolist()
     dx, dw, db = _zeros(*args.x.shape), _zeros(*args.w.shape), [0.0] * n_filters
 
     for n in range(n_batch):
@@ -228,7 +244,7 @@ def conv2d_backward(
                                 if 0 <= r < height and 0 <= col < width:
                                     dw[f][c][di][dj] += g * xs[n][c][r][col]
                                     dx[n][c][r][col] += g * ws[f][c][di][dj]
-                                else:  # the tap read a padding zero: g * 0, NaN if g is
+                                else:  # a padding zero: g * 0, NaN if g is inf or NaN
                                     dw[f][c][di][dj] += g * 0.0
     dtype = args.dtype
     return (
@@ -239,9 +255,11 @@ def conv2d_backward(
 
 
 def _argmax(window: list, image: list) -> tuple[int, int]:
-    """PyTorch's maximum of a window of (row, column) places: in order, a value replaces
-    the
-    running maximum when it is greater or NaN, so the first of equal maxima, or the last NaN."""
+    """The (row, column) place of PyTorch's maximum of a window of places.
+
+    In order, a value replaces the running maximum when it is greater or NaN: the
+    first of equal maxima, or the last NaN.
+    """
     best_at = window[0]
     best = image[best_at[0]][best_at[1]]
     for r, col in window:
@@ -252,10 +270,10 @@ def _argmax(window: list, image: list) -> tuple[int, int]:
 
 
 def _pool2d_backward(dy, x, kernel_size, stride, take_max: bool) -> np.ndarray:
-    args = validate_pool2d_backward(dy, x, kernel_size, stride)
+    dy, args = validate_pool2d_backward(dy, x, kernel_size, stride)
     (kh, kw), (sh, sw) = args.kernel_size, args.stride
-    n_batch, channels, out_h, out_w = args.dy.shape
-    dys, xs = args.dy.tolist(), args.x.tolist()
+    n_batch, channels, out_h, out_w = dy.shape
+    dys, xs = dy.tolist(), args.x.tolist()
     dx = _zeros(*args.x.shape)
     share = 1.0 / (kh * kw)
     for n in range(n_batch):
@@ -278,40 +296,49 @@ def _pool2d_backward(dy, x, kernel_size, stride, take_max: bool) -> np.ndarray:
     return np.array(dx, args.dtype).reshape(args.x.shape)
 
 
-def max_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
-    """Gradient of ``max_pool2d``: each window's dy goes to its first maximum (its last
-    NaN); x (N, C, H, W).
+def max_pool2d_backward(
+    dy: ArrayLike, x: ArrayLike, kernel_size: PairLike, stride: PairLike | None = None
+) -> np.ndarray:
+    """Gradient of ``max_pool2d``: each window's dy goes to its first maximum.
+
+    Or to its last NaN, as in PyTorch; x is (N, C, H, W).
     """
     return _pool2d_backward(dy, x, kernel_size, stride, True)
 
 
-def avg_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
-    """Gradient of ``avg_pool2d``: each window's dy is shared equally by its KH*KW
-    inputs; x (N, C, H, W).
+def avg_pool2d_backward(
+    dy: ArrayLike, x: ArrayLike, kernel_size: PairLike, stride: PairLike | None = None
+) -> np.ndarray:
+    """Gradient of ``avg_pool2d``: each window's dy is shared by its KH*KW inputs.
+
+    x is (N, C, H, W).
     """
     return _pool2d_backward(dy, x, kernel_size, stride, False)
 
 
-def relu_backward(dy, x) -> np.ndarray:
-    """Gradient of ``relu``: zero where x <= 0 (also at x == 0), dy elsewhere (also at
-    NaN). Any shape.
+def relu_backward(dy: ArrayLike, x: ArrayLike) -> np.ndarray:
+    """Gradient of ``relu``, any shape: zero where x <= 0, dy elsewhere.
+
+    x == 0 gets zero and NaN gets dy, as in PyTorch.
     """
     dy, x, dtype = validate_relu_backward(dy, x)
     flat = [
-        0.0 if v <= 0.0 else g for g, v in zip(dy.ravel().tolist(), x.ravel().tolist())
+        0.0 if v <= 0.0 else g
+        for g, v in zip(dy.ravel().tolist(), x.ravel().tolist(), strict=True)
     ]
     return np.array(flat, dtype).reshape(x.shape)
 
 
-def linear_backward(dy, x, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of ``linear`` (``y = x @ w.T + b``); dy (N, out) -> dx (N, in), dw
-    (out, in), db (out,).
+def linear_backward(
+    dy: ArrayLike, x: ArrayLike, w: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of ``linear``: dy (N, out) -> dx (N, in), dw (out, in), db (out,).
 
     ``y[n][o]`` summed ``x[n][k] * w[o][k]`` over k, so its gradient g adds
     ``g * w[o][k]`` to ``dx[n][k]`` and ``g * x[n][k]`` to ``dw[o][k]``.
     """
-    args = validate_linear_backward(dy, x, w)
-    dys, xs, ws = args.dy.tolist(), args.x.tolist(), args.w.tolist()
+    dy, args = validate_linear_backward(dy, x, w)
+    dys, xs, ws = dy.tolist(), args.x.tolist(), args.w.tolist()
     n_rows, n_in = args.x.shape
     n_out = args.w.shape[0]
     dx, dw, db = _zeros(n_rows, n_in), _zeros(n_out, n_in), [0.0] * n_out
@@ -326,9 +353,10 @@ def linear_backward(dy, x, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.array(dx, dtype), np.array(dw, dtype), np.array(db, dtype)
 
 
-def softmax_cross_entropy(logits, labels) -> tuple[np.floating, np.ndarray]:
-    """Mean cross-entropy of softmax(logits) (N, K) against int labels (N,), and dlogits
-    (N, K).
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike
+) -> tuple[np.floating, np.ndarray]:
+    """Mean cross-entropy of softmax(logits) (N, K) against labels (N,), and dlogits.
 
     ``dlogits = (softmax(logits) - onehot(labels)) / N``. Each row is shifted
     by its maximum before ``exp``, so large logits never overflow
@@ -338,7 +366,7 @@ def softmax_cross_entropy(logits, labels) -> tuple[np.floating, np.ndarray]:
     rows, targets = logits.tolist(), labels.tolist()
     n_rows = len(rows)
     total, dlogits = 0.0, []
-    for row, target in zip(rows, targets):
+    for row, target in zip(rows, targets, strict=True):
         top = max(row)
         log_norm = math.log(sum(math.exp(v - top) for v in row))
         total += log_norm - (row[target] - top)

@@ -2,7 +2,8 @@
 
 :mod:`.forward` and :mod:`.backward` hold the public operators: each validates
 its arguments, prepares contiguous arrays and calls compiled code. The
-compiled kernels live in :mod:`.kernels`, one module per kernel family.
+compiled kernels live in :mod:`.kernels`, one module per kernel family, and
+:mod:`.chooser` decides which kernel runs for which input.
 """
 
 from cnnlab.backends.numba.backward import (

@@ -13,10 +13,9 @@ from vectorizing. To those it adds the blocking of high-performance matrix kerne
   straddle two images are garbage, like the extra columns, and are dropped.
 * **Chunks of a fixed length.** The grid is cut into chunks of ``CHUNK``
   points, a constant known when Numba compiles. LLVM then knows the trip count
-  of the inner loop: no remainder loop, no checks of its length. With the
-  stacking above, this made the kernel 1.4x faster than chunks of one image
-  with a length known only at run time. The last chunk is padded with zeros;
-  its extra points are dropped.
+  of the inner loop: no remainder loop, no checks of its length, which chunks
+  of one image, with a length known only at run time, would need. The last
+  chunk is padded with zeros; its extra points are dropped.
 * **Weights in registers.** The 9 weights of each (filter, channel) pair are
   read into a tuple before the inner loop. A tuple is a value, not memory, so
   LLVM keeps it in registers and needs no run-time check that the stores to
@@ -24,8 +23,7 @@ from vectorizing. To those it adds the blocking of high-performance matrix kerne
 * **Register blocking over filters.** Each input value loaded feeds
   ``FILTER_BLOCK`` = 2 filters: 18 multiply-adds per 9 loads, with the 18
   weights, the 9 inputs and the accumulators all in the 32 vector registers
-  of AVX-512. Three or four filters need more registers than there are, and
-  measured slower in a test loop.
+  of AVX-512. Three or four filters would need more registers than there are.
 * **Cache blocking.** The accumulators of a chunk (2 x 1024 floats, 8 KiB)
   stay in the L1 cache while all channels are added into them; the input rows
   of a chunk (C x ~1,100 floats) stay in L2 while every block of filters
@@ -33,13 +31,15 @@ from vectorizing. To those it adds the blocking of high-performance matrix kerne
 
 Work items are chunks, spread over all threads with ``prange``. The kernel is
 correct for any 3x3, stride-1 convolution; it pays off when there are many
-channels and filters (see :func:`cnnlab.backends.numba.forward._choose_conv_kernel`).
+channels and filters (see :mod:`cnnlab.backends.numba.chooser`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from cnnlab.backends.numba.kernels.conv_direct import dot9
 
 FILTER_BLOCK = 2
 CHUNK = 1024
@@ -52,20 +52,11 @@ def _taps(w9, f, c):
     return (t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8])
 
 
-@njit(cache=True, inline="always")
-def _dot9(t, v0, v1, v2, v3, v4, v5, v6, v7, v8):
-    # Three independent row sums: shorter dependency chains than one 9-term sum.
-    return (
-        (t[0] * v0 + t[1] * v1 + t[2] * v2)
-        + (t[3] * v3 + t[4] * v4 + t[5] * v5)
-        + (t[6] * v6 + t[7] * v7 + t[8] * v8)
-    )
-
-
 @njit(cache=True, fastmath={"contract"})
 def _accumulate_chunk(xf, w9, f0, start, width, acc):
-    """acc[k, :CHUNK] += 3x3 correlation of filter f0 + k (k = 0, 1) with xf (C, L),
-    grid points start onwards.
+    """acc[k, :CHUNK] += 3x3 correlation of filter f0 + k (k = 0, 1) with xf (C, L).
+
+    From grid point ``start`` on.
     """
     a0, a1 = acc[0], acc[1]
     for c in range(xf.shape[0]):
@@ -75,25 +66,18 @@ def _accumulate_chunk(xf, w9, f0, start, width, acc):
         s6, s7, s8 = xc[2 * width :], xc[2 * width + 1 :], xc[2 * width + 2 :]
         t0, t1 = _taps(w9, f0, c), _taps(w9, f0 + 1, c)
         for j in range(CHUNK):  # a compile-time constant trip count
-            v0, v1, v2, v3, v4, v5, v6, v7, v8 = (
-                s0[j],
-                s1[j],
-                s2[j],
-                s3[j],
-                s4[j],
-                s5[j],
-                s6[j],
-                s7[j],
-                s8[j],
-            )
-            a0[j] += _dot9(t0, v0, v1, v2, v3, v4, v5, v6, v7, v8)
-            a1[j] += _dot9(t1, v0, v1, v2, v3, v4, v5, v6, v7, v8)
+            v0, v1, v2 = s0[j], s1[j], s2[j]
+            v3, v4, v5 = s3[j], s4[j], s5[j]
+            v6, v7, v8 = s6[j], s7[j], s8[j]
+            a0[j] += dot9(t0, v0, v1, v2, v3, v4, v5, v6, v7, v8)
+            a1[j] += dot9(t1, v0, v1, v2, v3, v4, v5, v6, v7, v8)
 
 
 @njit(cache=True)
 def _copy_valid(grid, start, image_rows, width, out, f):
-    """out[n, f, i, j] <- grid point start + p, for the points of the chunk that are
-    outputs.
+    """out[n, f, i, j] <- the grid points of the chunk that are outputs.
+
+    Grid point start + p for each such point p.
 
     Grid point g lies in image ``g // (image_rows * width)``, at row ``i`` and
     column ``j`` of that image's padded rows; it is an output when i < OH and
@@ -114,9 +98,15 @@ def _copy_valid(grid, start, image_rows, width, out, f):
 
 
 @njit(parallel=True, cache=True)
-def conv2d_3x3_blocked(xf, w9, b, width, image_rows, out):
-    """out (N, F, OH, OW) <- 3x3 correlation of stacked, padded, flattened images xf (C,
-    L).
+def conv2d_3x3_blocked(
+    xf: np.ndarray,
+    w9: np.ndarray,
+    b: np.ndarray,
+    width: int,
+    image_rows: int,
+    out: np.ndarray,
+) -> None:
+    """out (N, F, OH, OW) <- 3x3 correlation of the stacked, padded images xf (C, L).
 
     Image n's padded rows start at grid row ``n * image_rows``; rows are
     ``width`` long; L covers every chunk plus two rows and two columns of
@@ -143,8 +133,9 @@ def conv2d_3x3(
     padding: tuple[int, int],
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Stride-1 3x3 convolution; x (N, C, H, W), w (F, C, 3, 3), b (F,) -> out (N, F,
-    OH, OW), dtype of x.
+    """Stride-1 3x3 convolution: x (N, C, H, W), w (F, C, 3, 3) -> out (N, F, OH, OW).
+
+    b is (F,); out has x's dtype.
 
     Pads and stacks x into the layout of :func:`conv2d_3x3_blocked` (one copy
     of x) and repacks w; both are cheap next to the convolution when there

@@ -1,22 +1,22 @@
-"""Numba convolution kernels: the general loop nest and a stride-1 direct kernel.
+"""The stride-1 direct convolution kernel, on the padded-width grid; any kernel size.
 
-Every kernel takes x (N, C, H, W), weights, a bias (F,) and writes into a
-preallocated out (N, F, OH, OW). :func:`cnnlab.backends.numba.forward.conv2d` picks one
-by shape; each kernel is correct for every shape it is given.
+It takes x (N, C, H, W), weights (F, C, KH, KW), a bias (F,) and writes into a
+preallocated out (N, F, OH, OW); :mod:`cnnlab.backends.numba.chooser` picks it for
+stride 1 when no faster 3x3 kernel fits, and it is correct for every stride-1 shape.
 
-The fast kernels split the output into work items of a few output rows of one
-image (or, for small images, of several whole images), copy the input rows an
-item needs into a small zero-padded buffer (so padding never costs a full copy
-of x and the buffer stays in cache), compute, and copy the valid outputs into
-``out``. Two tricks make LLVM vectorize the inner loops:
+It splits the output into work items of a few output rows of one image (or, for
+small images, of several whole images), copies the input rows an item needs into a
+small zero-padded buffer (so padding never costs a full copy of x and the buffer
+stays in cache), computes, and copies the valid outputs into ``out``. Two tricks
+make LLVM vectorize the inner loops:
 
 * **Outputs on the padded width.** On a grid whose rows are as wide as the
   padded input, tap (di, dj) of every output is the input at a constant
   offset ``di * width + dj`` of the flattened buffer, so the inner loop is one
   long contiguous loop. The grid points past the last output of each row
-  are garbage and are dropped when copying to ``out``. (The direct kernel
-  lets neighbouring rows share their zero padding, so its rows are narrower
-  still: see :func:`_direct_item`.)
+  are garbage and are dropped when copying to ``out``. (Neighbouring rows
+  share their zero padding, so the rows are narrower still: see
+  :func:`_direct_item`.)
 * **Views indexed from 0.** ``xc[offset:][j]`` lets Numba prove the index is
   non-negative; ``xc[offset + j]`` does not, and the wraparound check it keeps
   stops vectorization.
@@ -24,12 +24,13 @@ of x and the buffer stays in cache), compute, and copy the valid outputs into
 Filters are processed in blocks of three, so each input value loaded feeds
 three accumulators: with four, LLVM gives up ("too many memory checks").
 
-Every kernel comes as a pair: ``conv2d_*`` spreads its work items over all
-threads with ``prange``, and ``conv2d_*_serial`` runs the very same items in
-one thread, for small layers where starting threads costs more than it saves.
+``conv2d_direct`` spreads its work items over all threads, and
+``conv2d_direct_serial`` runs the very same items in one thread.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from numba import njit, prange
@@ -41,8 +42,9 @@ GRID_ALIGN = 16
 
 @njit(cache=True)
 def _copy_rows(x_n, first_row, ph, pw, buf):
-    """buf (C, R, Wb), already zero, <- rows first_row - ph ... of x_n (C, H, W),
-    shifted right by pw.
+    """buf (C, R, Wb), already zero, <- rows first_row - ph ... of x_n (C, H, W).
+
+    Shifted right by pw.
 
     Rows and columns outside x stay zero: that is the padding. Explicit
     loops, not slice copies: for the short rows of small images a slice
@@ -55,53 +57,6 @@ def _copy_rows(x_n, first_row, ph, pw, buf):
             if 0 <= src_row < height:
                 for s in range(width):
                     buf[c, r, pw + s] = x_n[c, src_row, s]
-
-
-# ---------------------------------------------------------------------------
-# General kernel: any kernel size, stride and padding.
-
-
-@njit(cache=True)
-def _general_plane(xp, w, b, sh, sw, nf, out):
-    """Output plane nf = n * F + f of the general kernel: out[n, f] = b[f] + sum over c,
-    di, dj of
-    w[f, c, di, dj] * xp[n, c, shifted window]. The innermost loop walks one output row.
-    """
-    n_filters, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
-    channels, kh, kw = w.shape[1], w.shape[2], w.shape[3]
-    n, f = nf // n_filters, nf % n_filters
-    plane = out[n, f]
-    plane[:, :] = b[f]
-    for c in range(channels):
-        image = xp[n, c]
-        for di in range(kh):
-            for dj in range(kw):
-                tap = w[f, c, di, dj]
-                for i in range(out_h):
-                    src = image[i * sh + di]
-                    dst = plane[i]
-                    for j in range(out_w):
-                        dst[j] += tap * src[j * sw + dj]
-
-
-@njit(parallel=True, cache=True)
-def conv2d_general(xp, w, b, sh, sw, out):
-    """Direct loops on an already padded xp; the fallback for every shape. One (image,
-    filter) plane per item.
-    """
-    for nf in prange(out.shape[0] * out.shape[1]):
-        _general_plane(xp, w, b, sh, sw, nf, out)
-
-
-@njit(cache=True)
-def conv2d_general_serial(xp, w, b, sh, sw, out):
-    """:func:`conv2d_general` in one thread."""
-    for nf in range(out.shape[0] * out.shape[1]):
-        _general_plane(xp, w, b, sh, sw, nf, out)
-
-
-# ---------------------------------------------------------------------------
-# Direct kernels for stride 1, on the padded-width grid.
 
 
 @njit(cache=True, fastmath={"contract"})
@@ -121,9 +76,23 @@ def _accumulate_taps(xb, w, f, width, n, acc):
                     acc[j] += tap * src[j]
 
 
-@njit(cache=True, fastmath={"contract"})
-def _dot9(w, v0, v1, v2, v3, v4, v5, v6, v7, v8):
-    # Three independent row sums: shorter dependency chains than one 9-term sum.
+@njit(cache=True, inline="always", fastmath={"contract"})
+def dot9(
+    w: Sequence[float],
+    v0: float,
+    v1: float,
+    v2: float,
+    v3: float,
+    v4: float,
+    v5: float,
+    v6: float,
+    v7: float,
+    v8: float,
+) -> float:
+    """The 3x3 dot product of the 9 weights w (an array or a tuple) with v0 ... v8.
+
+    Three independent row sums: shorter dependency chains than one 9-term sum.
+    """
     return (
         (w[0] * v0 + w[1] * v1 + w[2] * v2)
         + (w[3] * v3 + w[4] * v4 + w[5] * v5)
@@ -133,8 +102,9 @@ def _dot9(w, v0, v1, v2, v3, v4, v5, v6, v7, v8):
 
 @njit(cache=True, fastmath={"contract"})
 def _accumulate_3x3(xb, w9, f0, n_filters, width, n, acc):
-    """Like :func:`_accumulate_taps` for 3x3 and filters f0 ... f0 + n_filters - 1 (at
-    most 3).
+    """Like :func:`_accumulate_taps`, for 3x3 and filters f0 ... f0 + n_filters - 1.
+
+    At most 3 filters.
 
     The 9 taps are unrolled: one pass per channel instead of one per tap, so
     each accumulator is loaded and stored once per channel. A full block of
@@ -149,36 +119,20 @@ def _accumulate_3x3(xb, w9, f0, n_filters, width, n, acc):
             a0, a1, a2 = acc[0], acc[1], acc[2]
             w0, w1, w2 = w9[f0, c], w9[f0 + 1, c], w9[f0 + 2, c]
             for j in range(n):
-                v0, v1, v2, v3, v4, v5, v6, v7, v8 = (
-                    s0[j],
-                    s1[j],
-                    s2[j],
-                    s3[j],
-                    s4[j],
-                    s5[j],
-                    s6[j],
-                    s7[j],
-                    s8[j],
-                )
-                a0[j] += _dot9(w0, v0, v1, v2, v3, v4, v5, v6, v7, v8)
-                a1[j] += _dot9(w1, v0, v1, v2, v3, v4, v5, v6, v7, v8)
-                a2[j] += _dot9(w2, v0, v1, v2, v3, v4, v5, v6, v7, v8)
+                v0, v1, v2 = s0[j], s1[j], s2[j]
+                v3, v4, v5 = s3[j], s4[j], s5[j]
+                v6, v7, v8 = s6[j], s7[j], s8[j]
+                a0[j] += dot9(w0, v0, v1, v2, v3, v4, v5, v6, v7, v8)
+                a1[j] += dot9(w1, v0, v1, v2, v3, v4, v5, v6, v7, v8)
+                a2[j] += dot9(w2, v0, v1, v2, v3, v4, v5, v6, v7, v8)
         else:
             for k in range(n_filters):
                 a, wk = acc[k], w9[f0 + k, c]
                 for j in range(n):
-                    a[j] += _dot9(
-                        wk,
-                        s0[j],
-                        s1[j],
-                        s2[j],
-                        s3[j],
-                        s4[j],
-                        s5[j],
-                        s6[j],
-                        s7[j],
-                        s8[j],
-                    )
+                    v0, v1, v2 = s0[j], s1[j], s2[j]
+                    v3, v4, v5 = s3[j], s4[j], s5[j]
+                    v6, v7, v8 = s6[j], s7[j], s8[j]
+                    a[j] += dot9(wk, v0, v1, v2, v3, v4, v5, v6, v7, v8)
 
 
 @njit(cache=True, fastmath={"contract"})
@@ -190,9 +144,8 @@ def _accumulate_5_wide(xb, w, f0, n_filters, width, n, acc):
     unrolled: each accumulator is loaded and stored once per 5 multiply-adds
     instead of once per multiply-add, and a full block of three filters
     shares the 5 loaded inputs among 15. The weights are read into scalars
-    first, so the loop holds them in registers. On LeNet's first layer (5x5,
-    one channel, 6 filters) this took the accumulation from 8.6 us to 3.4 us
-    per work item. Unrolling all 25 taps instead stops vectorization.
+    first, so the loop holds them in registers. Unrolling all 25 taps instead
+    stops vectorization.
     """
     for c in range(xb.shape[0]):
         xc = xb[c]
@@ -253,8 +206,9 @@ def _accumulate_5_wide(xb, w, f0, n_filters, width, n, acc):
 
 @njit(cache=True)
 def _direct_item(x, w, b, ph, pw, block_rows, images_per_item, item, out):
-    """Work item ``item`` of the direct kernel: output rows r0 ... r0 + rows - 1 of up
-    to ``images_per_item`` images.
+    """Work item ``item`` of the direct kernel: a block of output rows of some images.
+
+    Output rows r0 ... r0 + rows - 1 of up to ``images_per_item`` images.
 
     The rows each image needs are stacked in one buffer, image after image,
     so one grid covers them all. A small image alone would give an inner loop
@@ -262,12 +216,11 @@ def _direct_item(x, w, b, ph, pw, block_rows, images_per_item, item, out):
     over 700. Neighbours share their zero padding: the zeros after one row
     are the zeros before the next, and, for whole images, the zero rows after
     one image are those before the next. A 4x4 image with padding 1 then
-    takes 5x5 grid points instead of 6x6, which made LeNet's small layers
-    about 20% faster. The grid rows and columns that fall between images and
-    rows are garbage, and are never copied out. 3x3 kernels run
-    :func:`_accumulate_3x3` and kernels 5 wide :func:`_accumulate_5_wide`,
-    in blocks of three filters; other sizes :func:`_accumulate_taps`, one
-    filter at a time.
+    takes 5x5 grid points instead of 6x6, about a third fewer. The grid rows
+    and columns that fall between images and rows are garbage, and are never
+    copied out. 3x3 kernels run :func:`_accumulate_3x3` and kernels 5 wide
+    :func:`_accumulate_5_wide`, in blocks of three filters; other sizes
+    :func:`_accumulate_taps`, one filter at a time.
     """
     n_batch, channels, height, width = x.shape
     n_filters, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
@@ -318,9 +271,17 @@ def _direct_item(x, w, b, ph, pw, block_rows, images_per_item, item, out):
 
 
 @njit(parallel=True, cache=True)
-def conv2d_direct(x, w, b, ph, pw, block_rows, images_per_item, out):
-    """Stride-1 convolution on the padded-width grid, any kernel size; work items spread
-    over all threads.
+def conv2d_direct(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    ph: int,
+    pw: int,
+    block_rows: int,
+    images_per_item: int,
+    out: np.ndarray,
+) -> None:
+    """Stride-1 convolution on the padded-width grid, any kernel size, on all threads.
 
     A work item is a block of ``block_rows`` output rows of ``images_per_item``
     consecutive images (see :func:`_direct_item`).
@@ -332,9 +293,48 @@ def conv2d_direct(x, w, b, ph, pw, block_rows, images_per_item, out):
 
 
 @njit(cache=True)
-def conv2d_direct_serial(x, w, b, ph, pw, block_rows, images_per_item, out):
+def conv2d_direct_serial(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    ph: int,
+    pw: int,
+    block_rows: int,
+    images_per_item: int,
+    out: np.ndarray,
+) -> None:
     """:func:`conv2d_direct` in one thread."""
     n_blocks = (out.shape[2] + block_rows - 1) // block_rows
     n_groups = (x.shape[0] + images_per_item - 1) // images_per_item
     for item in range(n_groups * n_blocks):
         _direct_item(x, w, b, ph, pw, block_rows, images_per_item, item, out)
+
+
+def work_items(
+    x_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    padding: tuple[int, int],
+    points_per_item: int,
+) -> tuple[int, int]:
+    """(block_rows, images_per_item) of the direct kernel for x and out.
+
+    x is (N, C, H, W), out (N, F, OH, OW): work items of about
+    ``points_per_item`` grid points, all equally long.
+
+    An item takes a block of output rows of one image; when a whole image fits in
+    one item, it takes several whole images instead, equally many per item.
+    """
+    (n, _, height, width), (out_h, out_w) = x_shape, out_shape[2:]
+    # grid points per row, as in _direct_item
+    row = width + max(padding[1], out_w - width)
+    block_rows = _equal_blocks(out_h, row, points_per_item)
+    if block_rows < out_h:
+        return block_rows, 1
+    per_image = (height + max(padding[0], out_h - height)) * row
+    return block_rows, _equal_blocks(n, per_image, points_per_item)
+
+
+def _equal_blocks(n_rows: int, row_length: int, target: int) -> int:
+    """Rows per block: blocks of about ``target`` elements, all equally long."""
+    n_blocks = -(-n_rows * row_length // target)
+    return -(-n_rows // n_blocks)

@@ -1,5 +1,4 @@
-"""A 3x3 convolution for an image filter, read straight from x: no padded copy, one
-output row per work item.
+"""A 3x3 convolution for an image filter, read straight from x: no padded copy.
 
 With one channel and one filter (an image filter: blur, sharpen, edge
 detection), a convolution does only 9 multiply-adds per output, so the fixed
@@ -27,6 +26,7 @@ filters, wins.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, prange
 
 
@@ -112,9 +112,12 @@ def _output_row(x, w, b, ph, pw, item, out):
 
 
 @njit(parallel=True, cache=True)
-def conv2d_3x3_rows(x, w, b, ph, pw, out):
-    """out (N, F, OH, OW) <- 3x3 correlation, stride 1, of x (N, C, H, W) with zero
-    padding (ph, pw).
+def conv2d_3x3_rows(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, ph: int, pw: int, out: np.ndarray
+) -> None:
+    """out (N, F, OH, OW) <- 3x3 correlation, stride 1, of x (N, C, H, W).
+
+    Zero padding (ph, pw).
 
     One output row per work item, spread over all threads. Correct for any
     shape; fast for one channel and one filter on a large image.
@@ -124,7 +127,9 @@ def conv2d_3x3_rows(x, w, b, ph, pw, out):
 
 
 @njit(cache=True)
-def conv2d_3x3_rows_serial(x, w, b, ph, pw, out):
+def conv2d_3x3_rows_serial(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, ph: int, pw: int, out: np.ndarray
+) -> None:
     """:func:`conv2d_3x3_rows` in one thread."""
     for item in range(out.shape[0] * out.shape[1] * out.shape[2]):
         _output_row(x, w, b, ph, pw, item, out)

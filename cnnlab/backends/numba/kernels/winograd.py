@@ -1,5 +1,4 @@
-"""Winograd's minimal filtering F(4x4, 3x3) for stride-1 3x3 convolutions with many
-channels.
+"""Winograd's minimal filtering F(4x4, 3x3), for 3x3 convolutions with many channels.
 
 Lavin & Gray (2016), "Fast Algorithms for Convolutional Neural Networks",
 compute each 4x4 block ("tile") of outputs from the 6x6 patch of input it
@@ -23,8 +22,8 @@ transforms its input tiles into V, multiplies, and transforms M back into
 outputs, in scratch buffers allocated once per call, one per thread. The
 products run with ``xi`` outermost, so the V[:, xi] that every filter reads
 (C x TILES floats, 16 KiB for 64 channels) stays in the L1 cache; with the
-filters outermost, V was read again from L2 and L3 for every block of
-filters, and the whole convolution was 1.2x slower.
+filters outermost, V would be read again from L2 and L3 for every block of
+filters.
 
 Accuracy: B^T and A^T hold constants up to 8, and G fractions down to
 1/24, so rounding errors grow more than in the direct method; the tests
@@ -74,8 +73,9 @@ AT = np.array(
 
 
 def filter_transform(w: np.ndarray) -> np.ndarray:
-    """U = G g G^T for every filter and channel: w (F, C, 3, 3) -> (36, F, C), position
-    xi = 6 * row + column.
+    """U = G g G^T for every filter and channel: w (F, C, 3, 3) -> (36, F, C).
+
+    Position xi = 6 * row + column.
     """
     # (F, C, 3, 6): g G^T, row by row
     gw = np.tensordot(w.astype(np.float64), G, axes=([3], [1]))
@@ -111,8 +111,9 @@ def _at(m0, m1, m2, m3, m4, m5):
 
 @njit(cache=True, inline="always")
 def _segment(t, t_end, tiles_h, tiles_w):
-    """The run of tiles from t that share an image and a tile row: (image, tile row,
-    first tx, count).
+    """The run of tiles from t that share an image and a tile row.
+
+    Returns (image, tile row, first tx, count).
     """
     image, rest = divmod(t, tiles_h * tiles_w)
     ty, tx0 = divmod(rest, tiles_w)
@@ -121,8 +122,9 @@ def _segment(t, t_end, tiles_h, tiles_w):
 
 @njit(cache=True, fastmath={"contract"})
 def _input_transform(xp, t0, n_tiles, tiles_h, tiles_w, v):
-    """v[c, xi, p] <- (B^T d B)[xi] of tile t0 + p on channel c; xp (N, C, 4 tiles_h +
-    2, 4 tiles_w + 2).
+    """v[c, xi, p] <- (B^T d B)[xi] of tile t0 + p on channel c.
+
+    xp is (N, C, 4 tiles_h + 2, 4 tiles_w + 2).
 
     The 36 outputs of a tile go to one flat view of v at offsets ``xi * TILES``,
     constants LLVM can see: then all stores count as one stream in its run-time overlap
@@ -173,9 +175,7 @@ def _input_transform(xp, t0, n_tiles, tiles_h, tiles_w, v):
 
 @njit(cache=True, inline="always")
 def _weights(u, xi, f0, c0):
-    """U[xi] for filters f0 ... f0 + 3 and channels c0 ... c0 + 3, as a tuple of 16 (in
-    registers).
-    """
+    """U[xi] of filters f0 ... f0 + 3 and channels c0 ... c0 + 3, in registers."""
     a, b, c, d = (
         u[xi, f0, c0:],
         u[xi, f0 + 1, c0:],
@@ -204,8 +204,9 @@ def _weights(u, xi, f0, c0):
 
 @njit(cache=True, fastmath={"contract"})
 def _multiply(u, v, m):
-    """m[f, xi, p] = sum over c of u[xi, f, c] * v[c, xi, p]: 36 products (F, C) @ (C,
-    TILES), blocked 4 x 4.
+    """m[f, xi, p] = sum over c of u[xi, f, c] * v[c, xi, p], blocked 4 x 4.
+
+    36 products (F, C) @ (C, TILES).
     """
     # xi outermost: V[:, xi] (C x TILES floats) stays in L1 while every filter uses it
     for xi in range(36):
@@ -227,7 +228,8 @@ def _multiply(u, v, m):
 
 @njit(cache=True)
 def _output_transform(m, b, t0, n_tiles, tiles_h, tiles_w, out):
-    """out[n, f, 4 ty + r, 4 tx + s] <- (A^T M A)[r, s] + b[f] for the block's tiles;
+    """out[n, f, 4 ty + r, 4 tx + s] <- (A^T M A)[r, s] + b[f] for the block's tiles.
+
     out's sides are multiples of 4.
     """
     t_end = min(t0 + TILES, n_tiles)
@@ -259,9 +261,17 @@ def _output_transform(m, b, t0, n_tiles, tiles_h, tiles_w, out):
 
 
 @njit(parallel=True, cache=True)
-def conv2d_winograd_blocks(xp, u, b, v, m, out):
-    """out (N, F4, 4 tiles_h, 4 tiles_w) <- F(4x4, 3x3) of xp (N, C4, 4 tiles_h + 2, 4
-    tiles_w + 2), U u (36, F4, C4).
+def conv2d_winograd_blocks(
+    xp: np.ndarray,
+    u: np.ndarray,
+    b: np.ndarray,
+    v: np.ndarray,
+    m: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """out (N, F4, 4 tiles_h, 4 tiles_w) <- F(4x4, 3x3) of xp with U u (36, F4, C4).
+
+    xp is (N, C4, 4 tiles_h + 2, 4 tiles_w + 2).
 
     C4 and F4 are multiples of BLOCK (zero channels and filters added). v (threads, C4,
     36, TILES) and m (threads, F4, 36, TILES) are scratch, one slice per thread:
@@ -284,8 +294,9 @@ def conv2d_3x3(
     padding: tuple[int, int],
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Stride-1 3x3 convolution by F(4x4, 3x3); x (N, C, H, W), w (F, C, 3, 3), b (F,)
-    -> out (N, F, OH, OW).
+    """Stride-1 3x3 convolution by F(4x4, 3x3): x (N, C, H, W) -> out (N, F, OH, OW).
+
+    w is (F, C, 3, 3), b (F,).
 
     Pads x to whole tiles and to a multiple of BLOCK channels (one copy), and
     the filters to a multiple of BLOCK. Computes straight into ``out`` (or a
