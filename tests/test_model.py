@@ -1,13 +1,18 @@
-"""cnnlab.nn.model layers and Sequential, lenet, and the digits data set."""
+"""cnnlab.nn layers and Sequential, lenet, and the digits data set."""
+import importlib.util
+import types
+
 import numpy as np
 import pytest
 
 import cnnlab
 from cnnlab import data
-from cnnlab.nn.model import (
+from cnnlab.perf import bench
+from cnnlab.nn import (
     AvgPool2d,
     Conv2d,
     Flatten,
+    Layer,
     Linear,
     MaxPool2d,
     ReLU,
@@ -380,3 +385,107 @@ def test_ops_is_the_backend_module():
     assert net.ops is cnnlab.backend("numba")
     net.backend = "python"
     assert net.ops is cnnlab.backend("python")
+
+
+# --- what a layer tells the benchmark: FLOPs, bytes moved, its PyTorch twin
+
+
+@pytest.mark.parametrize(
+    "x_shape, layer",
+    [
+        ((2, 3, 9, 9), Conv2d(3, 4, 3, rng=0)),
+        ((2, 3, 9, 9), Conv2d(3, 4, (3, 2), stride=(2, 1), padding=(1, 2), rng=0)),
+        ((1, 1, 28, 28), Conv2d(1, 6, 5, rng=0)),
+        ((5, 2, 4, 4), Conv2d(2, 1, 4, stride=3, padding=1, rng=0)),
+    ],
+)
+def test_conv2d_flops_match_the_benchmark_count(x_shape, layer):
+    expected = bench.conv2d_flops(x_shape, layer.params["w"].shape, layer.stride, layer.padding)
+    assert layer.flops(x_shape) == expected
+
+
+def test_layer_flops_count_only_convolutions_and_linear_layers():
+    assert Linear(12, 5, rng=0).flops((3, 12)) == 2 * 3 * 12 * 5
+    for layer, shape in [
+        (ReLU(), (2, 3, 4, 4)),
+        (MaxPool2d(2), (2, 3, 4, 4)),
+        (AvgPool2d(2, stride=1), (2, 3, 4, 4)),
+        (Flatten(), (2, 3, 4, 4)),
+        (Softmax(), (2, 10)),
+    ]:
+        assert layer.flops(shape) == 0
+    with pytest.raises(ValueError, match="expects input"):
+        Linear(12, 5, rng=0).flops((3, 11))
+    with pytest.raises(ValueError, match="expects input"):
+        Conv2d(3, 4, 3, rng=0).flops((2, 2, 9, 9))
+
+
+def test_layer_bytes_moved_are_input_parameters_and_output():
+    conv = Conv2d(3, 4, 3, padding=1, rng=0)
+    assert conv.bytes_moved((2, 3, 8, 8), 4) == 4 * (2 * 3 * 8 * 8 + (4 * 3 * 3 * 3 + 4) + 2 * 4 * 8 * 8)
+    assert Linear(12, 5, rng=0).bytes_moved((3, 12), 8) == 8 * (3 * 12 + (5 * 12 + 5) + 3 * 5)
+    assert MaxPool2d(2).bytes_moved((2, 3, 8, 8), 4) == 4 * (2 * 3 * 8 * 8 + 2 * 3 * 4 * 4)
+    assert ReLU().bytes_moved((2, 7), 4) == 4 * 2 * 2 * 7
+    assert Flatten().bytes_moved((2, 3, 8, 8), 4) == 0  # a view
+
+
+def test_lenet_costs_are_the_sum_over_its_layers():
+    model = lenet(image_size=28)
+    x_shape = (4, 1, 28, 28)
+    shapes = [x_shape, *model.output_shapes(x_shape)]
+    flops = sum(layer.flops(shape) for layer, shape in zip(model.layers, shapes))
+    conv1, conv2 = model.layers[0], model.layers[3]
+    expected = (
+        bench.conv2d_flops(shapes[0], conv1.params["w"].shape)
+        + bench.conv2d_flops(shapes[3], conv2.params["w"].shape)
+        + 2 * 4 * model.layers[7].in_features * 10
+    )
+    assert flops == expected
+
+
+def test_torch_twin_is_the_functional_call_with_the_layer_settings():
+    calls = []
+
+    def recorder(name):
+        return lambda *args, **kwargs: calls.append((name, args, kwargs))
+
+    functional = types.SimpleNamespace(
+        **{name: recorder(name) for name in ["conv2d", "relu", "max_pool2d", "avg_pool2d", "linear", "softmax"]}
+    )
+    fake_torch = types.SimpleNamespace(nn=types.SimpleNamespace(functional=functional), flatten=recorder("flatten"))
+    w, b = object(), object()
+    layers = [
+        Conv2d(3, 4, 3, stride=2, padding=(1, 0), rng=0),
+        ReLU(),
+        MaxPool2d(3, stride=2),
+        AvgPool2d((2, 1)),
+        Flatten(),
+        Linear(6, 2, rng=0),
+        Softmax(axis=0),
+    ]
+    for layer in layers:
+        layer.torch_twin(fake_torch, {"w": w, "b": b} if layer.params else {})("t")
+    assert calls == [
+        ("conv2d", ("t",), {"weight": w, "bias": b, "stride": (2, 2), "padding": (1, 0)}),
+        ("relu", ("t",), {}),
+        ("max_pool2d", ("t",), {"kernel_size": (3, 3), "stride": (2, 2)}),
+        ("avg_pool2d", ("t",), {"kernel_size": (2, 1), "stride": (2, 1)}),
+        ("flatten", ("t",), {"start_dim": 1}),
+        ("linear", ("t",), {"weight": w, "bias": b}),
+        ("softmax", ("t",), {"dim": 0}),
+    ]
+    with pytest.raises(TypeError, match="no torch equivalent"):
+        Layer().torch_twin(fake_torch, {})
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is optional")
+def test_torch_twins_compute_what_the_layers_compute():
+    import torch
+
+    model = small_net()
+    x = images((3, 2, 8, 8))
+    t = torch.from_numpy(x)
+    for layer in model.layers:
+        params = {name: torch.from_numpy(value) for name, value in layer.params.items()}
+        t = layer.torch_twin(torch, params)(t)
+    np.testing.assert_allclose(t.numpy(), model(x), rtol=1e-5, atol=1e-6)

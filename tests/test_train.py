@@ -1,12 +1,13 @@
 """Training: backward through a Sequential, SGD, fit, weights on disk, and the synthetic shapes."""
+import importlib.util
+
 import numpy as np
 import pytest
 
 import cnnlab
 from cnnlab import data
-from cnnlab.nn import train
-from cnnlab.perf import suite
-from cnnlab.nn.model import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, Softmax, lenet
+from cnnlab import nn
+from cnnlab.nn import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, Softmax, lenet
 from helpers import numerical_gradient
 
 
@@ -147,7 +148,7 @@ def test_backward_does_not_modify_inputs_or_parameters():
 def test_sgd_is_momentum_plus_weight_decay_in_place():
     p = {"w": np.array([1.0, -2.0]), "b": np.array([0.5])}
     w, b = p["w"], p["b"]
-    opt = train.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.01)
+    opt = nn.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.01)
     g1 = {"w": np.array([0.5, 0.5]), "b": np.array([-1.0])}
     g2 = {"w": np.array([0.0, 1.0]), "b": np.array([2.0])}
     v_w = g1["w"] + 0.01 * np.array([1.0, -2.0])
@@ -169,8 +170,8 @@ def test_sgd_on_a_packed_model_updates_the_whole_buffer_like_the_formula():
     assert base is not None and all(p.base is base for p in params.values())  # Sequential packed them
     separate = {name: p.copy() for name, p in params.items()}
     rng = np.random.default_rng(10)
-    packed_opt = train.SGD(params, lr=0.05, momentum=0.9, weight_decay=1e-3)
-    separate_opt = train.SGD(separate, lr=0.05, momentum=0.9, weight_decay=1e-3)
+    packed_opt = nn.SGD(params, lr=0.05, momentum=0.9, weight_decay=1e-3)
+    separate_opt = nn.SGD(separate, lr=0.05, momentum=0.9, weight_decay=1e-3)
     assert packed_opt._flat is base and separate_opt._flat is None
     for _ in range(3):
         grads = {name: rng.standard_normal(p.shape).astype(np.float32) for name, p in params.items()}
@@ -181,36 +182,36 @@ def test_sgd_on_a_packed_model_updates_the_whole_buffer_like_the_formula():
         np.testing.assert_allclose(p, separate[name], rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(packed_opt.velocity[name], separate_opt.velocity[name], rtol=1e-6, atol=1e-7)
     # A subset, or another order, of the packed arrays is not the whole buffer: the per-array path is used.
-    assert train.SGD({"0.w": params["0.w"]}, lr=0.1)._flat is None
-    assert train.SGD(dict(reversed(list(params.items()))), lr=0.1)._flat is None
+    assert nn.SGD({"0.w": params["0.w"]}, lr=0.1)._flat is None
+    assert nn.SGD(dict(reversed(list(params.items()))), lr=0.1)._flat is None
 
 
 def test_plain_sgd_and_its_arguments():
     p = {"w": np.ones(3, np.float32)}
-    train.SGD(p, lr=0.5, momentum=0.0).step({"w": np.full(3, 2.0, np.float32)})
+    nn.SGD(p, lr=0.5, momentum=0.0).step({"w": np.full(3, 2.0, np.float32)})
     np.testing.assert_array_equal(p["w"], np.zeros(3))
     assert p["w"].dtype == np.float32
     for kwargs, error in [(dict(lr=0), ValueError), (dict(lr=-1), ValueError), (dict(lr="0.1"), TypeError),
                           (dict(lr=0.1, momentum=1.0), ValueError), (dict(lr=0.1, weight_decay=-1e-4), ValueError)]:
         with pytest.raises(error):
-            train.SGD(p, **kwargs)
+            nn.SGD(p, **kwargs)
     with pytest.raises(TypeError, match="parameter 'w'"):
-        train.SGD({"w": [1.0]}, lr=0.1)
-    opt = train.SGD(p, lr=0.1)
+        nn.SGD({"w": [1.0]}, lr=0.1)
+    opt = nn.SGD(p, lr=0.1)
     with pytest.raises(ValueError, match=r"missing \['w'\], unexpected \['v'\]"):
         opt.step({"v": np.zeros(3)})
     with pytest.raises(ValueError, match=r"'w' has shape \(2,\), but the parameter has \(3,\)"):
         opt.step({"w": np.zeros(2)})
 
 
-@pytest.mark.skipif(not suite.torch_available(), reason="PyTorch is optional")
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is optional")
 def test_sgd_matches_torch():
     import torch
 
     rng = np.random.default_rng(7)
     start, grads = rng.standard_normal((2, 5)), rng.standard_normal((3, 2, 5))
     ours = {"w": start.copy()}
-    opt = train.SGD(ours, lr=0.05, momentum=0.9, weight_decay=1e-3)
+    opt = nn.SGD(ours, lr=0.05, momentum=0.9, weight_decay=1e-3)
     theirs = torch.tensor(start.copy(), requires_grad=True)
     torch_opt = torch.optim.SGD([theirs], lr=0.05, momentum=0.9, weight_decay=1e-3)
     for g in grads:
@@ -231,7 +232,7 @@ def small_digits():
 
 def test_fit_history_and_learning(small_digits):
     model = lenet(image_size=8, filters=(4, 8), seed=0, backend="numba")
-    history = train.fit(model, small_digits, epochs=4, batch_size=16, lr=0.05, progress=False)
+    history = nn.fit(model, small_digits, epochs=4, batch_size=16, lr=0.05, progress=False)
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
     for h in history:
         assert set(h) == {"epoch", "loss", "train_accuracy", "val_accuracy", "seconds", "eval_seconds"}
@@ -239,13 +240,13 @@ def test_fit_history_and_learning(small_digits):
         assert h["seconds"] > 0 and h["eval_seconds"] > 0
     assert history[-1]["loss"] < history[0]["loss"] < np.log(10) + 1
     assert history[-1]["train_accuracy"] > 0.5
-    assert history[-1]["val_accuracy"] == train.accuracy(model, *small_digits[2:])
+    assert history[-1]["val_accuracy"] == nn.accuracy(model, *small_digits[2:])
 
 
 def test_fit_is_deterministic_for_a_seed(small_digits):
     def run(seed, backend="numba"):
         model = lenet(image_size=8, filters=(4, 8), seed=0, backend=backend)
-        history = train.fit(model, small_digits, epochs=2, batch_size=32, seed=seed, progress=False)
+        history = nn.fit(model, small_digits, epochs=2, batch_size=32, seed=seed, progress=False)
         return [h["loss"] for h in history], model.parameters()
 
     losses, params = run(0)
@@ -260,7 +261,7 @@ def test_fit_is_deterministic_for_a_seed(small_digits):
 
 def test_fit_progress_bar(small_digits, capsys):
     model = lenet(image_size=8, filters=(2, 2), seed=0)
-    train.fit(model, small_digits, epochs=1, batch_size=100, progress=True)
+    nn.fit(model, small_digits, epochs=1, batch_size=100, progress=True)
     assert "training on numpy" in capsys.readouterr().err
 
 
@@ -270,15 +271,15 @@ def test_fit_rejects_bad_arguments(small_digits):
     for data, error in [((x, y, xv), TypeError), ((x, y.astype(float), xv, yv), TypeError),
                         ((x, y[:10], xv, yv), ValueError), ((x, y, xv[:0], yv[:0]), ValueError)]:
         with pytest.raises(error):
-            train.fit(model, data, epochs=1, progress=False)
+            nn.fit(model, data, epochs=1, progress=False)
     with pytest.raises(ValueError, match="epochs"):
-        train.fit(model, small_digits, epochs=0, progress=False)
+        nn.fit(model, small_digits, epochs=0, progress=False)
     with pytest.raises(TypeError, match="batch_size"):
-        train.fit(model, small_digits, epochs=1, batch_size=2.5, progress=False)
+        nn.fit(model, small_digits, epochs=1, batch_size=2.5, progress=False)
     with pytest.raises(TypeError, match="Sequential"):
-        train.fit(lambda x: x, small_digits, epochs=1, progress=False)
+        nn.fit(lambda x: x, small_digits, epochs=1, progress=False)
     with pytest.raises(FloatingPointError, match="smaller learning rate"), np.errstate(all="ignore"):
-        train.fit(model, small_digits, epochs=1, lr=1e30, momentum=0.0, progress=False)
+        nn.fit(model, small_digits, epochs=1, lr=1e30, momentum=0.0, progress=False)
 
 
 def test_train_epoch_weighs_the_short_last_batch(small_digits):
@@ -286,12 +287,12 @@ def test_train_epoch_weighs_the_short_last_batch(small_digits):
     model = lenet(image_size=8, filters=(2, 2), seed=0)
     losses = []
 
-    class Recorder(train.SGD):
+    class Recorder(nn.SGD):
         def step(self, grads):
             pass  # keep the weights, so every batch is scored by the same model
 
     opt = Recorder(model.parameters(), lr=0.1)
-    mean = train.train_epoch(model, opt, x, y, batch_size=4, rng=np.random.default_rng(0))
+    mean = nn.train_epoch(model, opt, x, y, batch_size=4, rng=np.random.default_rng(0))
     order = np.random.default_rng(0).permutation(10)
     for batch in (order[:4], order[4:8], order[8:]):
         losses.append(model.ops.softmax_cross_entropy(model.logits(x[batch]), y[batch])[0] * len(batch))
@@ -302,10 +303,10 @@ def test_predict_and_accuracy():
     model = lenet(image_size=8, filters=(2, 2), seed=0)
     x = np.random.default_rng(8).standard_normal((7, 1, 8, 8)).astype(np.float32)
     expected = model(x).argmax(axis=1)
-    np.testing.assert_array_equal(train.predict(model, x, batch_size=3), expected)
-    assert train.predict(model, x).dtype == np.int64
-    assert train.accuracy(model, x, expected) == 1.0
-    assert train.accuracy(model, x, (expected + 1) % 10) == 0.0
+    np.testing.assert_array_equal(nn.predict(model, x, batch_size=3), expected)
+    assert nn.predict(model, x).dtype == np.int64
+    assert nn.accuracy(model, x, expected) == 1.0
+    assert nn.accuracy(model, x, (expected + 1) % 10) == 0.0
 
 
 # --- weights on disk ----------------------------------------------------------------------------------------------
@@ -313,11 +314,11 @@ def test_predict_and_accuracy():
 
 def test_save_and_load_round_trip(tmp_path):
     model = lenet(image_size=8, filters=(8, 16), seed=0)
-    path = train.save_weights(model, tmp_path / "digits")
+    path = nn.save_weights(model, tmp_path / "digits")
     assert path == tmp_path / "digits.npz" and path.exists()
     other = lenet(image_size=8, filters=(8, 16), seed=1, backend="numba")
     arrays = other.parameters()
-    train.load_weights(other, path)
+    nn.load_weights(other, path)
     assert other.parameters()["0.w"] is arrays["0.w"]  # loaded in place
     for name, value in model.parameters().items():
         np.testing.assert_array_equal(other.parameters()[name], value)
@@ -327,11 +328,11 @@ def test_save_and_load_round_trip(tmp_path):
 
 
 def test_load_names_the_layer_key_and_both_shapes(tmp_path):
-    path = train.save_weights(lenet(image_size=8, filters=(8, 16)), tmp_path / "w.npz")
+    path = nn.save_weights(lenet(image_size=8, filters=(8, 16)), tmp_path / "w.npz")
     target = lenet(image_size=8, filters=(6, 16))
     before = {name: value.copy() for name, value in target.parameters().items()}
     with pytest.raises(ValueError) as info:
-        train.load_weights(target, path)
+        nn.load_weights(target, path)
     text = str(info.value)
     assert "w.npz do not fit this model" in text
     assert "0.w: layer 0 Conv2d(1 -> 6" in text
@@ -348,7 +349,7 @@ def test_load_reports_missing_and_unexpected_keys(tmp_path):
     kept = {k: v for k, v in params.items() if k != "7.b"}
     np.savez(tmp_path / "a.npz", **kept, **{"9.w": np.ones(2), "1.w": np.ones(1)})
     with pytest.raises(ValueError) as info:
-        train.load_weights(model, tmp_path / "a.npz")
+        nn.load_weights(model, tmp_path / "a.npz")
     text = str(info.value)
     assert "7.b: missing from the file; layer 7 Linear(8 -> 10" in text and "needs shape (10,)" in text
     assert "9.w: in the file (shape (2,)), but the model has no layer 9 (it has layers 0 to 8)" in text
@@ -361,7 +362,7 @@ def test_load_rejects_a_file_of_text(tmp_path):
     params["0.b"] = np.array(["a", "b"])
     np.savez(tmp_path / "t.npz", **params)
     with pytest.raises(ValueError, match="0.b: the file holds dtype <U1, not numbers"):
-        train.load_weights(model, tmp_path / "t.npz")
+        nn.load_weights(model, tmp_path / "t.npz")
 
 
 # --- data -----------------------------------------------------------------------------------------------------------
@@ -408,7 +409,7 @@ def test_synthetic_shapes_are_learnable():
     x, y = data.synthetic_shapes(450, 16, seed=0)
     x_val, y_val = data.synthetic_shapes(150, 16, seed=1)
     model = lenet(image_size=16, n_classes=3, filters=(4, 8), seed=0, backend="numba")
-    history = train.fit(model, (x, y, x_val, y_val), epochs=6, batch_size=16, lr=0.02, progress=False)
+    history = nn.fit(model, (x, y, x_val, y_val), epochs=6, batch_size=16, lr=0.02, progress=False)
     assert history[-1]["val_accuracy"] > 0.8
 
 

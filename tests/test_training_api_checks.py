@@ -1,4 +1,4 @@
-"""Every public function of cnnlab.nn.model and cnnlab.nn.train checks arguments like fit.
+"""Every public function of cnnlab.nn checks arguments like fit.
 
 Bad arguments give a ValueError or TypeError naming the argument and its value
 before any work; training that makes the loss or a weight NaN or inf stops with
@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 import cnnlab
 from cnnlab import data
-from cnnlab.nn import train
-from cnnlab.nn.model import (
+from cnnlab import nn
+from cnnlab.nn import (
     Conv2d,
     Flatten,
     Linear,
@@ -67,9 +67,9 @@ def test_any_non_finite_or_non_positive_lr_is_refused_up_front(lr):
     model = small_model()
     before = snapshot(model)
     with pytest.raises(ValueError, match=r"^lr must be"):
-        train.SGD(model.parameters(), lr=lr)
+        nn.SGD(model.parameters(), lr=lr)
     with pytest.raises(ValueError, match=r"^lr must be"):
-        train.fit(
+        nn.fit(
             model, (*small_data(), *small_data()), epochs=1, lr=lr, progress=False
         )
     assert_unchanged(model, before)
@@ -86,16 +86,16 @@ def test_momentum_and_weight_decay_outside_their_range_are_refused(
 ):
     params = {"w": np.ones(2)}
     with pytest.raises(ValueError, match="^momentum"):
-        train.SGD(params, lr=0.1, momentum=momentum)
+        nn.SGD(params, lr=0.1, momentum=momentum)
     with pytest.raises(ValueError, match="^weight_decay"):
-        train.SGD(params, lr=0.1, weight_decay=weight_decay)
+        nn.SGD(params, lr=0.1, weight_decay=weight_decay)
 
 
 def test_sgd_needs_a_dict_of_arrays():
     with pytest.raises(ValueError, match="params must hold at least one array"):
-        train.SGD({}, lr=0.1)
+        nn.SGD({}, lr=0.1)
     with pytest.raises(TypeError, match="params must be a dict"):
-        train.SGD([np.ones(2)], lr=0.1)
+        nn.SGD([np.ones(2)], lr=0.1)
 
 
 @settings(max_examples=15)
@@ -112,7 +112,7 @@ def test_fit_never_returns_a_history_with_weights_or_losses_that_are_not_finite(
     x, y = small_data()
     with np.errstate(all="ignore"):
         try:
-            history = train.fit(
+            history = nn.fit(
                 model,
                 (x, y, x, y),
                 epochs=epochs,
@@ -132,7 +132,7 @@ def test_lr_inf_in_one_step_issue_example():
     model = small_model()
     x, y = small_data()
     with pytest.raises(ValueError, match="lr must be a finite number, got inf"):
-        train.fit(
+        nn.fit(
             model, (x, y, x, y), epochs=1, batch_size=N, lr=math.inf, progress=False
         )
     with np.errstate(all="ignore"):
@@ -141,7 +141,7 @@ def test_lr_inf_in_one_step_issue_example():
         with pytest.raises(
             FloatingPointError, match=r"epoch 1 of 1: the last step .* \(lr=3e\+38\)"
         ):
-            train.fit(
+            nn.fit(
                 model,
                 (x, y, x, y),
                 epochs=1,
@@ -153,7 +153,7 @@ def test_lr_inf_in_one_step_issue_example():
         with pytest.raises(
             FloatingPointError, match=r"epoch 2 of 2: the loss .* \(lr=1e\+30\)"
         ):
-            train.fit(
+            nn.fit(
                 small_model(),
                 (x, y, x, y),
                 epochs=2,
@@ -166,12 +166,12 @@ def test_lr_inf_in_one_step_issue_example():
 
 def test_train_step_refuses_a_loss_that_is_not_finite_and_keeps_the_weights():
     model = small_model()
-    optimizer = train.SGD(model.parameters(), lr=0.1)
+    optimizer = nn.SGD(model.parameters(), lr=0.1)
     x, y = small_data()
     x[3, 0, 2, 2] = np.nan
     before = snapshot(model)
     with pytest.raises(FloatingPointError, match="the batch x holds NaN or inf"):
-        train.train_step(model, optimizer, x, y)
+        nn.train_step(model, optimizer, x, y)
     assert_unchanged(model, before)
 
 
@@ -182,22 +182,22 @@ def test_train_step_refuses_a_loss_that_is_not_finite_and_keeps_the_weights():
 def test_any_batch_size_below_one_is_refused(batch_size):
     model = small_model()
     x, y = small_data()
-    optimizer = train.SGD(model.parameters(), lr=0.1)
+    optimizer = nn.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match=rf"batch_size must be >= 1, got {batch_size}"):
-        train.train_epoch(model, optimizer, x, y, batch_size, np.random.default_rng(0))
+        nn.train_epoch(model, optimizer, x, y, batch_size, np.random.default_rng(0))
     with pytest.raises(ValueError, match="batch_size"):
-        train.predict(model, x, batch_size)
+        nn.predict(model, x, batch_size)
     with pytest.raises(ValueError, match="batch_size"):
-        train.fit(model, (x, y, x, y), epochs=1, batch_size=batch_size, progress=False)
+        nn.fit(model, (x, y, x, y), epochs=1, batch_size=batch_size, progress=False)
 
 
 @given(batch_size=not_an_int)
 def test_a_batch_size_that_is_not_an_int_is_refused(batch_size):
     model = small_model()
     x, y = small_data()
-    optimizer = train.SGD(model.parameters(), lr=0.1)
+    optimizer = nn.SGD(model.parameters(), lr=0.1)
     with pytest.raises(TypeError, match="batch_size must be an int"):
-        train.train_epoch(model, optimizer, x, y, batch_size, np.random.default_rng(0))
+        nn.train_epoch(model, optimizer, x, y, batch_size, np.random.default_rng(0))
 
 
 @given(n=st.integers(0, 3), extra=st.integers(-2, 2))
@@ -205,20 +205,20 @@ def test_train_epoch_needs_one_label_per_example_and_some_examples(n, extra):
     model = small_model()
     x, _ = small_data(n)
     y = np.zeros(max(n + extra, 0), np.int64)
-    optimizer = train.SGD(model.parameters(), lr=0.1)
+    optimizer = nn.SGD(model.parameters(), lr=0.1)
     before = snapshot(model)
     if n > 0 and extra == 0:
-        train.train_epoch(model, optimizer, x, y, 2, np.random.default_rng(0))
+        nn.train_epoch(model, optimizer, x, y, 2, np.random.default_rng(0))
         return
     with pytest.raises(ValueError, match=r"y must have shape|at least one example"):
-        train.train_epoch(model, optimizer, x, y, 2, np.random.default_rng(0))
+        nn.train_epoch(model, optimizer, x, y, 2, np.random.default_rng(0))
     assert_unchanged(model, before)
 
 
 def test_train_epoch_checks_every_argument_before_training():
     model = small_model()
     x, y = small_data()
-    optimizer = train.SGD(model.parameters(), lr=0.1)
+    optimizer = nn.SGD(model.parameters(), lr=0.1)
     rng = np.random.default_rng(0)
     before = snapshot(model)
     bad_x = x.copy()
@@ -226,7 +226,7 @@ def test_train_epoch_checks_every_argument_before_training():
     cases = [
         (dict(rng=0), TypeError, "rng must be a np.random.Generator"),
         (
-            dict(optimizer=train.SGD(small_model().parameters(), lr=0.1)),
+            dict(optimizer=nn.SGD(small_model().parameters(), lr=0.1)),
             ValueError,
             "this model's parameters",
         ),
@@ -252,10 +252,10 @@ def test_train_epoch_checks_every_argument_before_training():
             | change
         )
         with pytest.raises(error, match=words):
-            train.train_epoch(**args)
+            nn.train_epoch(**args)
     assert_unchanged(model, before)
     x_copy, y_copy = x.copy(), y.copy()
-    train.train_epoch(model, optimizer, x, y, 5, rng)
+    nn.train_epoch(model, optimizer, x, y, 5, rng)
     np.testing.assert_array_equal(x, x_copy)
     np.testing.assert_array_equal(y, y_copy)
 
@@ -269,8 +269,8 @@ def test_predict_on_the_first_k_examples_is_the_first_k_predictions(n, batch_siz
     """Zero examples give an empty int64 result, as PyTorch does for an empty batch."""
     model = small_model()
     x, _ = small_data(7)
-    everything = train.predict(model, x)
-    some = train.predict(model, x[:n], batch_size)
+    everything = nn.predict(model, x)
+    some = nn.predict(model, x[:n], batch_size)
     assert some.dtype == np.int64 and some.shape == (n,)
     np.testing.assert_array_equal(some, everything[:n])
 
@@ -280,11 +280,11 @@ def test_predict_checks_the_shape_even_of_zero_examples():
     with pytest.raises(
         ValueError, match=r"x of shape \(0, 2, 8, 8\) does not fit the model"
     ):
-        train.predict(model, np.zeros((0, 2, 8, 8), np.float32))
+        nn.predict(model, np.zeros((0, 2, 8, 8), np.float32))
     with pytest.raises(ValueError, match="got a scalar"):
-        train.predict(model, np.float32(1.0))
+        nn.predict(model, np.float32(1.0))
     with pytest.raises(ValueError, match=r"logits .* have shape \(1, 4, 2, 2\)"):
-        train.predict(Sequential(Conv2d(1, 4, 3)), np.zeros((1, 1, 4, 4)))
+        nn.predict(Sequential(Conv2d(1, 4, 3)), np.zeros((1, 1, 4, 4)))
 
 
 label_shapes = st.lists(st.integers(0, 8), min_size=0, max_size=3).map(tuple)
@@ -296,13 +296,13 @@ def test_accuracy_needs_exactly_one_label_per_example(shape):
     x, y = small_data(6)
     labels = np.zeros(shape, np.int64)
     if shape == (6,):
-        assert 0 <= train.accuracy(model, x, labels) <= 1
+        assert 0 <= nn.accuracy(model, x, labels) <= 1
         return
     with pytest.raises(
         ValueError,
         match=rf"y must have shape \(6,\).*got shape {re.escape(str(shape))}",
     ):
-        train.accuracy(model, x, labels)
+        nn.accuracy(model, x, labels)
 
 
 def test_accuracy_issue_examples_and_other_labels():
@@ -311,17 +311,17 @@ def test_accuracy_issue_examples_and_other_labels():
     with pytest.raises(
         ValueError, match=r"y must have shape \(12,\), .* got shape \(12, 1\)"
     ):
-        train.accuracy(model, x, y[:, None])
+        nn.accuracy(model, x, y[:, None])
     with pytest.raises(
         ValueError, match=r"y must have shape \(12,\), .* got shape \(1,\)"
     ):
-        train.accuracy(model, x, y[:1])
+        nn.accuracy(model, x, y[:1])
     with pytest.raises(ValueError, match="at least one example"):
-        train.accuracy(model, x[:0], y[:0])
+        nn.accuracy(model, x[:0], y[:0])
     with pytest.raises(TypeError, match="integer labels"):
-        train.accuracy(model, x, y.astype(np.float64))
+        nn.accuracy(model, x, y.astype(np.float64))
     with pytest.raises(ValueError, match=r"labels in \[0, 10\) .* got \[10\]"):
-        train.accuracy(model, x, np.where(np.arange(N) == 3, 10, y))
+        nn.accuracy(model, x, np.where(np.arange(N) == 3, 10, y))
 
 
 # --- fit checks everything before the first epoch -------------------------------------
@@ -351,11 +351,11 @@ def test_fit_checks_the_validation_data_and_the_rest_before_training():
     for change, error, words in bad:
         args = dict(model=model, data=(x, y, x, y), epochs=1, progress=False) | change
         with pytest.raises(error, match=words):
-            train.fit(**args)
+            nn.fit(**args)
     assert_unchanged(model, before)
 
 
-# --- model.py: layers, Sequential, lenet, he_normal, seeds ----------------------------
+# --- layers, Sequential, lenet, he_normal, seeds ----------------------------
 
 
 @given(fan_in=st.integers(max_value=0))

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnnlab.nn import train
-from cnnlab.nn.model import lenet
+from cnnlab import nn
+from cnnlab.nn import lenet
 
 # tmp_path is shared by the examples of one test: each example makes its own names.
 files_settings = settings(
@@ -53,12 +53,12 @@ def test_save_then_load_with_the_same_path_round_trips(in_tmp, name, folder):
     (in_tmp / "sub").mkdir(exist_ok=True)
     path = folder + name
     source, target = model(0), model(1)
-    written = train.save_weights(source, path, overwrite=True)
+    written = nn.save_weights(source, path, overwrite=True)
     assert written.exists() and written.suffix == ".npz"
     assert str(written) == (path if path.endswith(".npz") else path + ".npz")
-    train.load_weights(target, path)
+    nn.load_weights(target, path)
     assert_same(target, parameters(source))
-    train.load_weights(model(2), written)  # the returned path reads the same file
+    nn.load_weights(model(2), written)  # the returned path reads the same file
     assert not [
         f for f in os.listdir(in_tmp / folder) if f.endswith(".tmp")
     ]  # no temporary file left
@@ -66,8 +66,8 @@ def test_save_then_load_with_the_same_path_round_trips(in_tmp, name, folder):
 
 def test_the_issue_example_w(in_tmp):
     source, target = model(0), model(1)
-    assert train.save_weights(source, "w") == type(in_tmp)("w.npz")
-    train.load_weights(target, "w")
+    assert nn.save_weights(source, "w") == type(in_tmp)("w.npz")
+    nn.load_weights(target, "w")
     assert_same(target, parameters(source))
 
 
@@ -76,37 +76,37 @@ def test_save_keeps_an_existing_file_unless_told_to_overwrite(in_tmp):
     with pytest.raises(
         FileExistsError, match=r"^notes.npz exists; pass overwrite=True"
     ):
-        train.save_weights(model(), "notes")
+        nn.save_weights(model(), "notes")
     assert (in_tmp / "notes.npz").read_bytes() == b"a week of work"
-    train.save_weights(model(), "notes", overwrite=True)
-    train.load_weights(model(1), "notes")
+    nn.save_weights(model(), "notes", overwrite=True)
+    nn.load_weights(model(1), "notes")
     with pytest.raises(TypeError, match="overwrite must be True or False"):
-        train.save_weights(model(), "other", overwrite="yes")
+        nn.save_weights(model(), "other", overwrite="yes")
 
 
 def test_save_names_what_it_cannot_write(in_tmp):
     (in_tmp / "folder.npz").mkdir()
     with pytest.raises(IsADirectoryError, match="folder.npz"):
-        train.save_weights(model(), "folder")
+        nn.save_weights(model(), "folder")
     with pytest.raises(FileNotFoundError, match="no folder missing"):
-        train.save_weights(model(), "missing/w")
+        nn.save_weights(model(), "missing/w")
     with pytest.raises(TypeError, match="path must be a str or a path"):
-        train.save_weights(model(), 3)
+        nn.save_weights(model(), 3)
     with pytest.raises(TypeError, match="model must be"):
-        train.save_weights("model", "w")
+        nn.save_weights("model", "w")
 
 
 @files_settings
 @given(cut=st.floats(0.0, 0.999))
 def test_any_truncated_file_is_a_value_error_naming_it(in_tmp, cut):
     source = model(0)
-    train.save_weights(source, "good", overwrite=True)
+    nn.save_weights(source, "good", overwrite=True)
     data = (in_tmp / "good.npz").read_bytes()
     (in_tmp / "cut.npz").write_bytes(data[: int(cut * len(data))])
     target = model(1)
     before = parameters(target)
     with pytest.raises(ValueError, match=r"^cut\.npz "):
-        train.load_weights(target, "cut.npz")
+        nn.load_weights(target, "cut.npz")
     assert_same(target, before)
 
 
@@ -119,7 +119,7 @@ def test_any_truncated_file_is_a_value_error_naming_it(in_tmp, cut):
 def test_a_damaged_file_is_a_value_error_or_the_same_weights(in_tmp, flips):
     """Bytes only zip bookkeeping uses may change harmlessly; all else is caught."""
     source = model(0)
-    train.save_weights(source, "good", overwrite=True)
+    nn.save_weights(source, "good", overwrite=True)
     data = bytearray((in_tmp / "good.npz").read_bytes())
     for where, value in flips:
         data[int(where * len(data))] = value
@@ -127,7 +127,7 @@ def test_a_damaged_file_is_a_value_error_or_the_same_weights(in_tmp, flips):
     target = model(1)
     before = parameters(target)
     try:
-        train.load_weights(target, "bad.npz")
+        nn.load_weights(target, "bad.npz")
     except ValueError as err:
         assert str(err).startswith(("bad.npz ", "the weights in bad.npz ")), err
         assert_same(target, before)
@@ -138,30 +138,30 @@ def test_a_damaged_file_is_a_value_error_or_the_same_weights(in_tmp, flips):
 def test_a_npy_file_is_named(in_tmp):
     np.save("arr.npy", np.zeros(3))
     with pytest.raises(ValueError, match=r"^arr\.npy is a \.npy file"):
-        train.load_weights(model(), "arr.npy")
+        nn.load_weights(model(), "arr.npy")
     os.replace("arr.npy", "looks.npz")
     with pytest.raises(ValueError, match=r"^looks\.npz is a \.npy file"):
-        train.load_weights(model(), "looks.npz")
+        nn.load_weights(model(), "looks.npz")
     (in_tmp / "text.npz").write_text("hello")
     with pytest.raises(ValueError, match=r"^text\.npz is not an \.npz archive"):
-        train.load_weights(model(), "text")
+        nn.load_weights(model(), "text")
 
 
 def test_missing_files_and_folders_are_named(in_tmp):
     with pytest.raises(FileNotFoundError, match="no weights file nothing.npz"):
-        train.load_weights(model(), "nothing")
+        nn.load_weights(model(), "nothing")
     (in_tmp / "d.npz").mkdir()
     with pytest.raises(IsADirectoryError, match="d.npz"):
-        train.load_weights(model(), "d")
+        nn.load_weights(model(), "d")
 
 
 def test_an_absolute_path_is_named_by_its_file_name_only(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
-        train.load_weights(model(), tmp_path / "gone")
+        nn.load_weights(model(), tmp_path / "gone")
     assert str(info.value) == "no weights file gone.npz"
-    train.save_weights(model(), tmp_path / "w")
+    nn.save_weights(model(), tmp_path / "w")
     with pytest.raises(FileExistsError) as info:
-        train.save_weights(model(), tmp_path / "w")
+        nn.save_weights(model(), tmp_path / "w")
     assert str(tmp_path) not in str(info.value)
 
 
@@ -202,7 +202,7 @@ def test_a_huge_declared_shape_is_refused_from_the_header_without_allocating(in_
             ValueError,
             match=r"(?s)the weights in bomb\.npz do not fit.*\(10000, 10000\)",
         ):
-            train.load_weights(net, "bomb.npz")
+            nn.load_weights(net, "bomb.npz")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -216,12 +216,12 @@ def test_arrays_of_objects_or_other_members_are_refused_without_unpickling(in_tm
         for key, value in net.parameters().items()
     }
     write_archive("ok.npz", members)
-    train.load_weights(model(1), "ok.npz")
+    nn.load_weights(model(1), "ok.npz")
     members["0.b.npy"] = npy_bytes((2,), object, b"\0" * 16)
     members["readme.txt"] = b"hello"
     write_archive("objects.npz", members)
     with pytest.raises(ValueError) as info:
-        train.load_weights(net, "objects.npz")
+        nn.load_weights(net, "objects.npz")
     text = str(info.value)
     assert text.startswith("the weights in objects.npz do not fit")
     assert "0.b: the file holds dtype object, not numbers" in text
@@ -240,5 +240,5 @@ def test_an_array_with_less_data_than_its_header_says_is_named(in_tmp):
     with pytest.raises(
         ValueError, match=r"^short\.npz is not a readable archive of weights"
     ):
-        train.load_weights(net, "short.npz")
+        nn.load_weights(net, "short.npz")
     assert_same(net, before)
