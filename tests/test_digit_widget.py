@@ -11,7 +11,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from cnnlab import data
 from cnnlab.viz import plots
 from cnnlab.viz import widgets  # noqa: E402
-from cnnlab.nn.model import lenet  # noqa: E402
+from cnnlab.nn import lenet  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

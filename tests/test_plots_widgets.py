@@ -11,7 +11,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 import cnnlab  # noqa: E402
 from cnnlab.perf import bench
 from cnnlab import data
-from cnnlab.viz import plots
+from cnnlab.viz import charts, plots
 from cnnlab.viz import widgets  # noqa: E402
 
 
@@ -133,7 +133,7 @@ def test_sliding_window_figure_rejects_positions_outside_the_output(position):
 
 
 def test_speedup_chart_time_only():
-    fig = plots.speedup_chart({"slow": 1e-2, "fast": 1e-3}, baseline="slow", machine="test machine")
+    fig = charts.speedup_chart({"slow": 1e-2, "fast": 1e-3}, baseline="slow", machine="test machine")
     (ax,) = fig.axes
     assert ax.get_xscale() == "log" and ax.get_title() and ax.get_xlabel()
     assert fig.get_suptitle() == "Speed-up over slow"
@@ -144,7 +144,7 @@ def test_speedup_chart_time_only():
 
 def test_speedup_chart_with_timings_and_flops():
     timings = {"a": bench.Timing([2e-3, 2.2e-3, 1.9e-3]), "b": bench.Timing([1e-4, 1.1e-4, 0.9e-4])}
-    fig = plots.speedup_chart(timings, baseline="a", flops=10**6, title="t")
+    fig = charts.speedup_chart(timings, baseline="a", flops=10**6, title="t")
     ax_time, ax_rate = fig.axes
     assert fig.get_suptitle() == "t"
     assert ax_rate.get_xscale() == "log" and "GFLOP/s" in ax_rate.get_xlabel()
@@ -155,7 +155,7 @@ def test_speedup_chart_with_timings_and_flops():
 
 def test_speedup_chart_needs_its_baseline():
     with pytest.raises(ValueError):
-        plots.speedup_chart({"a": 1.0}, baseline="b")
+        charts.speedup_chart({"a": 1.0}, baseline="b")
 
 
 def _tick_boxes_overlap(fig, ax) -> bool:
@@ -170,7 +170,7 @@ def test_timing_distribution_puts_single_readings_on_top_and_ticks_apart(median,
     rng = np.random.default_rng(0)
     timing = bench.Timing(list(median * (1 + spread * rng.exponential(size=100))), 5)
     readings = median * (1 + rng.exponential(size=50))
-    fig = plots.timing_distribution(readings, timing, title="t")
+    fig = charts.timing_distribution(readings, timing, title="t")
     ax_strip, ax_hist = fig.axes
     labels = [t.get_text() for t in ax_strip.get_yticklabels()]
     top = labels[0] if ax_strip.get_ylim()[0] > ax_strip.get_ylim()[1] else labels[-1]
@@ -257,39 +257,3 @@ def test_sliding_window_stepper_range_follows_stride_and_padding(monkeypatch):
 def test_sliding_window_stepper_rejects_a_kernel_larger_than_the_input():
     with pytest.raises(ValueError):
         widgets.sliding_window_stepper(np.ones((2, 2)), np.ones((3, 3)))
-
-
-def test_speedup_explorer_measures_a_tiny_layer(monkeypatch):
-    calls = count_calls(monkeypatch, "speedup_chart")
-    explorer = widgets.speedup_explorer(repeat=2, min_time=0.001)
-    explorer.size.value, explorer.channels.value = 8, 1
-    assert explorer.selected() == list(cnnlab.BACKENDS)
-    explorer.button.click()
-    assert list(explorer.timings) == list(cnnlab.BACKENDS)
-    assert all(t.median > 0 for t in explorer.timings.values())
-    assert explorer.progress.value == explorer.progress.max == 4
-    assert explorer.flops == bench.conv2d_flops((1, 1, 8, 8), (1, 1, 3, 3), padding=1)
-    assert len(calls) == 1 and calls[0][1]["baseline"] == "python"
-    assert not explorer.button.disabled
-
-
-def test_speedup_explorer_leaves_out_python_on_big_layers():
-    explorer = widgets.speedup_explorer()
-    explorer.size.value, explorer.channels.value = 128, 32
-    assert explorer.checkboxes["python"].disabled
-    assert "too slow" in explorer.checkboxes["python"].description
-    assert explorer.selected() == ["numpy", "numba"]
-    explorer.size.value, explorer.channels.value = 8, 1
-    assert explorer.selected() == list(cnnlab.BACKENDS)
-
-
-def test_speedup_explorer_catches_a_wrong_implementation():
-    def wrong(x, w, padding=0):
-        return cnnlab.backend("numpy").conv2d(x, w, padding=padding) + 1
-
-    explorer = widgets.speedup_explorer({"numpy": cnnlab.backend("numpy").conv2d, "wrong": wrong})
-    explorer.size.value = 8
-    with pytest.raises(AssertionError):
-        explorer.measure()
-    assert explorer.status.value.startswith("Measurement failed")
-    assert explorer.timings is None and not explorer.button.disabled

@@ -1,22 +1,25 @@
-"""Matplotlib figures for the book: plain functions that return a Figure.
+"""Figures of images, kernels and sliding windows: plain functions that return a Figure.
 
 Each function builds its own figure with ``plt.subplots`` and touches no
-global state, so the static book and the live widgets (:mod:`cnnlab.viz.widgets`)
-draw exactly the same picture. Convolutions are computed with cnnlab's NumPy
-backend. In a notebook, end the cell with ``plt.show()`` (or close the figure
-and display it yourself) so the figure appears once.
+global state, so the static book and the live widgets
+(:mod:`cnnlab.viz.widgets`) draw exactly the same picture. Convolutions are
+computed with cnnlab's NumPy backend. The timing charts are in
+:mod:`cnnlab.viz.charts`. In a notebook, end the cell with ``plt.show()`` (or
+close the figure and display it yourself) so the figure appears once.
 """
 
 from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from numpy.typing import ArrayLike
 
 import cnnlab
 
@@ -29,9 +32,10 @@ HIGHLIGHT_EDGE = "tab:orange"
 PENDING_COLOR = (0.96, 0.96, 0.96)
 
 
-def filter_image(image, kernel, stride: int = 1, padding: int = 0) -> np.ndarray:
-    """Cross-correlate one 2-D image (H, W) with one 2-D kernel (KH, KW); returns (OH,
-    OW).
+def filter_image(
+    image: ArrayLike, kernel: ArrayLike, stride: int = 1, padding: int = 0
+) -> np.ndarray:
+    """Cross-correlate one (H, W) image with one (KH, KW) kernel; returns (OH, OW).
 
     A thin wrapper that adds the batch and channel axes cnnlab's ``conv2d``
     expects (N, C, H, W) and removes them again.
@@ -55,186 +59,9 @@ def format_value(v: float) -> str:
     return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
-def _seconds(t) -> float:
-    """Median seconds of a ``bench.Timing``, or the number itself."""
-    return float(getattr(t, "median", t))
-
-
-def _speedup_label(speedup: float) -> str:
-    return f"{speedup:,.0f}x" if speedup >= 10 else f"{speedup:.2g}x"
-
-
-def speedup_chart(
-    timings: Mapping[str, float],
-    baseline: str,
-    flops: int | None = None,
-    title: str = "",
-    machine: str | None = None,
-) -> Figure:
-    """Bar chart of time per call (and GFLOP/s when ``flops`` is given), log scale.
-
-    ``timings`` maps implementation names to seconds per call or to
-    ``bench.Timing`` objects (then the bar is the median and the whisker spans
-    the quartiles). Each bar is annotated with its speed-up over ``baseline``,
-    and the figure is captioned with ``machine`` (default:
-    ``bench.machine_label()``), because a timing means nothing without it.
-    """
-    from cnnlab.perf import bench  # imported on use: only the timing chart needs it
-
-    if baseline not in timings:
-        raise ValueError(
-            f"baseline {baseline!r} is not one of the timings {list(timings)}"
-        )
-    names = list(timings)
-    seconds = np.array([_seconds(timings[name]) for name in names])
-    base = seconds[names.index(baseline)]
-    y = np.arange(len(names))
-
-    ncols = 1 if flops is None else 2
-    fig, axes = plt.subplots(
-        1,
-        ncols,
-        figsize=(5.5 * ncols, 1.2 + 0.55 * len(names)),
-        layout="constrained",
-        squeeze=False,
-    )
-    ax_time = axes[0, 0]
-    lo = 10 ** math.floor(math.log10(seconds.min() / 3))
-    ax_time.barh(y, seconds - lo, left=lo, color="tab:blue", height=0.6)
-    if all(hasattr(timings[name], "q1") for name in names):
-        q1 = np.array([timings[name].q1 for name in names])
-        q3 = np.array([timings[name].q3 for name in names])
-        ax_time.errorbar(
-            seconds,
-            y,
-            xerr=[seconds - q1, q3 - seconds],
-            fmt="none",
-            ecolor="black",
-            capsize=3,
-        )
-    right_end = seconds.copy()  # labels start right of the whisker, if there is one
-    if all(hasattr(timings[name], "q3") for name in names):
-        right_end = np.maximum(seconds, [timings[name].q3 for name in names])
-    for yi, name, s, end in zip(y, names, seconds, right_end):
-        note = "baseline" if name == baseline else _speedup_label(base / s)
-        ax_time.text(
-            end * 1.3, yi, f"{bench.format_time(s)}  ({note})", va="center", fontsize=9
-        )
-    ax_time.set_xscale("log")
-    ax_time.set_xlim(lo, right_end.max() * 3000)  # room for the longest label
-    ax_time.set_xlabel("seconds per call (log scale)")
-    ax_time.set_title("Time per call: shorter is faster")
-
-    if flops is not None:
-        ax_rate = axes[0, 1]
-        rates = np.array([bench.gflops(flops, s) for s in seconds])
-        lo_rate = 10 ** math.floor(math.log10(rates.min() / 3))
-        ax_rate.barh(y, rates - lo_rate, left=lo_rate, color="tab:green", height=0.6)
-        for yi, rate in zip(y, rates):
-            ax_rate.text(rate * 1.3, yi, f"{rate:.3g} GFLOP/s", va="center", fontsize=9)
-        ax_rate.set_xscale("log")
-        ax_rate.set_xlim(lo_rate, rates.max() * 100)
-        ax_rate.set_xlabel("GFLOP/s (log scale)")
-        ax_rate.set_title("Throughput: longer is faster")
-
-    for ax in axes[0]:
-        ax.set_yticks(y, names)
-        ax.invert_yaxis()  # first implementation on top
-        ax.set_ylabel("implementation")
-    fig.suptitle(title or f"Speed-up over {baseline}")
-    fig.supxlabel(
-        f"Machine: {machine or bench.machine_label()}", fontsize=8, color="0.35"
-    )
-    return fig
-
-
-def _time_axis(ax, values: np.ndarray, log: bool) -> None:
-    """Label an x axis of seconds with readable durations ("500 µs", "2 ms"), a few
-    ticks only.
-
-    Matplotlib's default labels for a log axis that spans less than a decade
-    are every minor tick in scientific notation, and they overlap; here the
-    ticks are round durations at least a sixth of the axis apart.
-    """
-    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
-
-    from cnnlab.perf import bench
-
-    label = FuncFormatter(lambda s, _: bench.format_time(s) if s > 0 else "0")
-    if not log:
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
-        ax.xaxis.set_major_formatter(label)
-        return
-    ax.set_xscale("log")
-    lo, hi = float(np.min(values)) / 1.2, float(np.max(values)) * 1.2
-    ax.set_xlim(lo, hi)
-    decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
-    candidates = sorted(m * 10.0**d for d in decades for m in (1, 2, 3, 5, 7))
-    gap = (math.log10(hi) - math.log10(lo)) / 6
-    ticks: list[float] = []
-    for value in (v for v in candidates if lo <= v <= hi):
-        if not ticks or math.log10(value / ticks[-1]) >= gap:
-            ticks.append(value)
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_major_formatter(label)
-
-
-def timing_distribution(readings: Sequence[float], timing, title: str = "") -> Figure:
-    """Single readings against a ``bench.Timing``'s samples: a strip plot and a
-    histogram.
-
-    Left, on a log scale, one dot per value: the top row holds ``readings``
-    (seconds, each one call timed alone), the bottom row ``timing.samples``;
-    a black bar marks each row's median. Right, a histogram of the samples
-    with their median, quartiles and mean. Durations are labelled in
-    readable units, few enough not to overlap.
-    """
-    from matplotlib.ticker import MaxNLocator
-
-    samples = np.asarray(timing.samples, dtype=float)
-    rows = [
-        ("single time.time()\nreadings", np.asarray(readings, dtype=float)),
-        ("bench.time_it\nsamples", samples),
-    ]
-    fig, (ax_strip, ax_hist) = plt.subplots(
-        1, 2, figsize=(11, 3.8), layout="constrained"
-    )
-    jitter = np.random.default_rng(1)
-    for row, (_, values) in enumerate(rows):
-        ax_strip.scatter(
-            values, row + jitter.uniform(-0.15, 0.15, len(values)), s=12, alpha=0.6
-        )
-        ax_strip.plot(
-            [np.median(values)] * 2, [row - 0.3, row + 0.3], color="black", linewidth=2
-        )
-    ax_strip.set_yticks(range(len(rows)), [label for label, _ in rows])
-    ax_strip.set_ylim(len(rows) - 0.5, -0.5)  # the first row on top
-    _time_axis(ax_strip, np.concatenate([v for _, v in rows]), log=True)
-    ax_strip.set_xlabel("time per call (log scale)")
-    ax_strip.set_title("Each dot is one value; black bar: median")
-
-    ax_hist.hist(samples, bins=30, color="tab:blue", alpha=0.8)
-    marks = [
-        (timing.q1, ":", "quartiles"),
-        (timing.median, "-", "median"),
-        (timing.q3, ":", None),
-    ]
-    for value, style, label in marks:
-        ax_hist.axvline(value, color="black", linestyle=style, label=label)
-    ax_hist.axvline(samples.mean(), color="tab:red", linestyle="--", label="mean")
-    _time_axis(ax_hist, samples, log=False)
-    ax_hist.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax_hist.set_xlabel("time per call")
-    ax_hist.set_ylabel("number of samples")
-    ax_hist.set_title(f"{len(samples)} samples of {timing.number} calls each")
-    ax_hist.legend()
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-def _show_values(ax, values: np.ndarray, colors: np.ndarray | None = None) -> None:
+def _show_values(
+    ax: Axes, values: np.ndarray, colors: np.ndarray | None = None
+) -> None:
     """Write every value of a small 2-D array into its cell."""
     for (i, j), v in np.ndenumerate(values):
         color = "black" if colors is None else colors[i, j]
@@ -243,7 +70,7 @@ def _show_values(ax, values: np.ndarray, colors: np.ndarray | None = None) -> No
         )
 
 
-def _grid_axes(ax, rows: int, cols: int) -> None:
+def _grid_axes(ax: Axes, rows: int, cols: int) -> None:
     """Integer ticks and thin lines between the cells of a rows x cols grid."""
     ax.set_xticks(range(cols))
     ax.set_yticks(range(rows))
@@ -255,9 +82,10 @@ def _grid_axes(ax, rows: int, cols: int) -> None:
     ax.set_ylabel("row")
 
 
-def kernel_explorer_figure(image, kernel, title: str | None = None) -> Figure:
-    """Input image | kernel with its values | output of the cross-correlation, side by
-    side.
+def kernel_explorer_figure(
+    image: ArrayLike, kernel: ArrayLike, title: str | None = None
+) -> Figure:
+    """Input image, kernel (with its values) and output, side by side.
 
     image is (H, W), kernel is (KH, KW); the output is the "valid" result
     (no padding), (H - KH + 1, W - KW + 1). Signed outputs use a diverging
@@ -296,9 +124,7 @@ def kernel_explorer_figure(image, kernel, title: str | None = None) -> Figure:
 
 
 def _outline(col: int, row: int, width: int, height: int) -> Rectangle:
-    """A thick frame around grid cells; not clipped, so it stays whole on the border of
-    the grid.
-    """
+    """A thick frame around grid cells, unclipped so it stays whole at the edge."""
     corner = (col - 0.5, row - 0.5)
     return Rectangle(
         corner,
@@ -315,8 +141,9 @@ def _outline(col: int, row: int, width: int, height: int) -> Rectangle:
 def output_position(
     position: int | tuple[int, int], out_shape: tuple[int, int]
 ) -> tuple[int, int]:
-    """Turn a flat index into the output (row-major) or an (i, j) pair into a checked
-    (i, j).
+    """The output cell (i, j) at ``position``: a flat row-major index or an (i, j) pair.
+
+    Raises ValueError when the cell is outside an output of ``out_shape`` (OH, OW).
     """
     oh, ow = out_shape
     if isinstance(position, (tuple, list)):
@@ -329,16 +156,18 @@ def output_position(
 
 
 def multiply_add_text(window: np.ndarray, kernel: np.ndarray, i: int, j: int) -> str:
-    """The sum behind one output value, one kernel row per line: "out[0, 0] = 1·1 + 2·0
-    + 3·(-1)" ...
+    """The sum behind one output value, one kernel row per line.
+
+    ``window`` and ``kernel`` are (KH, KW); the first line reads like
+    "out[0, 0] = 1·1 + 2·0 + 3·(-1)" and the last gives the total.
     """
     head = f"out[{i}, {j}] "
     indent = " " * len(head)
     lines = []
-    for r, (x_row, k_row) in enumerate(zip(window, kernel)):
+    for r, (x_row, k_row) in enumerate(zip(window, kernel, strict=True)):
         terms = " + ".join(
             f"{format_value(a)}·{format_value(b) if b >= 0 else f'({format_value(b)})'}"
-            for a, b in zip(x_row, k_row)
+            for a, b in zip(x_row, k_row, strict=True)
         )
         lines.append((head + "= " if r == 0 else indent + "+ ") + terms)
     lines.append(indent + f"= {format_value((window * kernel).sum())}")
@@ -346,7 +175,11 @@ def multiply_add_text(window: np.ndarray, kernel: np.ndarray, i: int, j: int) ->
 
 
 def sliding_window_figure(
-    x, w, position: int | tuple[int, int], stride: int = 1, padding: int = 0
+    x: ArrayLike,
+    w: ArrayLike,
+    position: int | tuple[int, int],
+    stride: int = 1,
+    padding: int = 0,
 ) -> Figure:
     """One step of a convolution: padded input, kernel, and the output filled in so far.
 
@@ -368,8 +201,7 @@ def sliding_window_figure(
     window = xp[top : top + kh, left : left + kw]
 
     oh, ow = output.shape
-    # Equal width ratios per column give every grid cell the same size; cells shrink for
-    # big grids.
+    # Width ratios in grid columns give every cell the same size; big grids shrink it.
     columns, rows = xp.shape[1] + kw + ow, max(xp.shape[0], oh)
     cell = min(0.6, 12 / columns)
     fig, (ax_in, ax_k, ax_out) = plt.subplots(
@@ -430,7 +262,7 @@ def sliding_window_figure(
 
 
 def image_grid(
-    images: Sequence[np.ndarray],
+    images: Sequence[np.ndarray] | np.ndarray,
     titles: Sequence[str] | None = None,
     cols: int | None = None,
     cmap: str = "gray",
@@ -466,9 +298,10 @@ def image_grid(
     return fig
 
 
-def digit_probabilities_figure(image, probs, title: str | None = None) -> Figure:
-    """A digit and what a network thinks of it: the (H, W) image, and a bar per class of
-    ``probs``.
+def digit_probabilities_figure(
+    image: ArrayLike, probs: ArrayLike, title: str | None = None
+) -> Figure:
+    """A digit and what a network thinks of it: the (H, W) image and a bar per class.
 
     ``probs`` holds one probability per class (10 for the digits), e.g. a row
     of ``model(x)``; the most likely class is highlighted and named in the
@@ -499,7 +332,7 @@ def digit_probabilities_figure(image, probs, title: str | None = None) -> Figure
     classes = np.arange(probs.size)
     colors = ["tab:orange" if k == best else "tab:blue" for k in classes]
     bars = ax_bar.bar(classes, probs, color=colors)
-    for bar, p in zip(bars, probs):
+    for bar, p in zip(bars, probs, strict=True):
         ax_bar.text(
             bar.get_x() + bar.get_width() / 2,
             p + 0.02,
