@@ -1,5 +1,6 @@
-"""Command line: ``python -m cnnlab bench|machine [options]`` (``python -m cnnlab
-COMMAND --help``).
+"""Command line: ``python -m cnnlab bench|machine [options]``.
+
+``python -m cnnlab COMMAND --help`` describes each command.
 """
 
 from __future__ import annotations
@@ -8,10 +9,11 @@ import argparse
 import json
 import sys
 
-from cnnlab.perf import suite
+from cnnlab.perf.suite import cli as bench_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m cnnlab`` and its ``bench`` and ``machine`` commands."""
     parser = argparse.ArgumentParser(
         prog="python -m cnnlab", description="Tools of the cnnlab book."
     )
@@ -20,12 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="time every backend on standard CNN workloads and chart the results",
     )
-    suite.add_arguments(bench)
+    bench_cli.add_arguments(bench)
     machine = commands.add_parser(
         "machine",
         help="print this machine's measured ceilings (peak, bandwidth, matmul)",
-        description="Print the machine profile every chapter reads: measured once per machine and "
-        "cached (see cnnlab.perf.machine).",
+        description="Print the machine profile every chapter reads: measured once per "
+        "machine and cached (see cnnlab.perf.machine).",
     )
     machine.add_argument(
         "--remeasure",
@@ -39,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _machine_command(args: argparse.Namespace) -> int:
+    """Print the machine profile (measured first if it is not cached)."""
     from cnnlab.perf import machine
 
     result = machine.profile(remeasure=args.remeasure)
@@ -51,10 +54,14 @@ def _machine_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``python -m cnnlab`` on ``argv`` (default: the command line).
+
+    Returns the exit code.
+    """
     args = build_parser().parse_args(argv)
     if args.command == "machine":
         return _machine_command(args)
-    return suite.main(args)
+    return bench_cli.main(args)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,13 @@ from cnnlab.perf import bench
 from cnnlab.perf import suite
 from cnnlab.perf import machine
 from cnnlab.perf import roofline
+from cnnlab.perf.suite import cli as suite_cli
+from cnnlab.perf.suite import report as suite_report
+from cnnlab.perf.suite import run as suite_run
+from cnnlab.perf.suite import workloads as suite_workloads
+from cnnlab.viz import roofline_plot
+from cnnlab.backends.numba.chooser import choose_conv_kernel
+from cnnlab.nn import lenet
 from cnnlab import threads
 from cnnlab.__main__ import build_parser
 
@@ -36,7 +43,7 @@ def fake_profile(**changes):
         cpu="test CPU", cores=2, clock_ghz=2.0, flags_vector_bits=256, theoretical_peak_gflops=128.0,
         peak_gflops=100.0, peak_source="FMA loop, all cores", peak_vector_bits=256, peak_gflops_one_core=50.0, matmul_gflops=80.0,
         copy_gbs=9.0, triad_gbs=10.0, cache_gbs=50.0, memory_array_mib=128.0, cache_array_kib=256.0,
-        l2_bytes=2**19, last_level_cache_bytes=2**25, load_average=0.5, measured_at="2024-01-01T00:00:00+00:00", key=machine._machine_key()[0],
+        l2_bytes=2**19, last_level_cache_bytes=2**25, load_average=0.5, measured_at="2024-01-01T00:00:00+00:00", key=machine.machine_key()[0],
     )
     values.update(changes)
     return machine.MachineProfile(**values)
@@ -170,9 +177,9 @@ def test_results_schema(tiny_results):
             assert {"label", "median_s", "q1_s", "q3_s", "spread", "gflops", "extrapolated", "fraction",
                     "speedup_vs_python", "direct_equivalent"} <= set(impl)
             numba_winograd = name == "numba" and case["kind"] == "conv2d" and (
-                cnnlab.backend("numba")._choose_conv_kernel(
+                choose_conv_kernel(
                     tuple(case["shapes"]["x"]), tuple(case["shapes"]["w"]), (1, 1)
-                ) is cnnlab.backend("numba")._conv_winograd
+                ) == "winograd"
             )
             torch_conv = name == "torch" and case["kind"] == "conv2d"
             assert impl["direct_equivalent"] == (torch_conv or numba_winograd)
@@ -245,7 +252,7 @@ def test_book_results_run_once_and_are_cached(cache_with_profile, monkeypatch):
         calls.append((cases, backends, kwargs))
         return run_suite(["maxpool"], ["numpy"], repeat=1, tiny=True, out_dir=None, progress=False)
 
-    monkeypatch.setattr(suite, "run_suite", tiny_run)
+    monkeypatch.setattr(suite_run, "run_suite", tiny_run)
     first = suite.book_results()
     assert len(calls) == 1
     cases, backends, kwargs = calls[0]
@@ -313,10 +320,10 @@ def test_run_suite_argument_errors(tmp_path):
 
 def test_part_counts_grow_the_innermost_axis_first():
     # axes (rows=10, filters=4, images=3), 5 FLOPs per row
-    assert suite._part_counts((10, 4, 3), 5, 20) == [4, 1, 1]
-    assert suite._part_counts((10, 4, 3), 5, 120) == [10, 3, 1]
-    assert suite._part_counts((10, 4, 3), 5, 10**6) == [10, 4, 3]
-    assert suite._part_counts((10, 4, 3), 5, 1) == [1, 1, 1]
+    assert suite_workloads._part_counts((10, 4, 3), 5, 20) == [4, 1, 1]
+    assert suite_workloads._part_counts((10, 4, 3), 5, 120) == [10, 3, 1]
+    assert suite_workloads._part_counts((10, 4, 3), 5, 10**6) == [10, 4, 3]
+    assert suite_workloads._part_counts((10, 4, 3), 5, 1) == [1, 1, 1]
 
 
 @pytest.mark.parametrize("name", ["conv-512", "conv-56", "lenet-conv1"])
@@ -400,7 +407,7 @@ def test_roofline_chart():
         {"label": "pool", "intensity": 0.2, "gflops": 1.0, "series": "numba"},
         {"label": "conv", "intensity": 40.0, "gflops": 0.02, "series": "python", "extrapolated": True},
     ]
-    fig = roofline.roofline_chart(points, 200, 20, machine="test machine")
+    fig = roofline_plot.roofline_chart(points, 200, 20, machine="test machine")
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
@@ -414,21 +421,20 @@ def test_roofline_chart():
 
 
 def test_roofline_chart_without_points_draws_the_roof():
-    fig = roofline.roofline_chart([], 100, 10, machine="m")
+    fig = roofline_plot.roofline_chart([], 100, 10, machine="m")
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert legend == ["memory roof: min(100 GFLOP/s,\n10 GB/s × I)", "ridge point: 10 FLOP/byte"]
 
 
 def test_numba_rates_are_direct_equivalent_where_the_backend_runs_winograd():
-    numba = cnnlab.backend("numba")
     for case in suite.CASES.values():
         if case.kind != "conv2d":
-            assert not suite._fewer_multiplications("numba", case)
+            assert not suite_run._fewer_multiplications("numba", case)
             continue
-        winograd = numba._choose_conv_kernel(case.x_shape, case.w_shape, (1, 1)) is numba._conv_winograd
-        assert suite._fewer_multiplications("numba", case) == winograd
-        assert suite._fewer_multiplications("torch", case)
-        assert not suite._fewer_multiplications("numpy", case)
+        winograd = choose_conv_kernel(case.x_shape, case.w_shape, (1, 1)) == "winograd"
+        assert suite_run._fewer_multiplications("numba", case) == winograd
+        assert suite_run._fewer_multiplications("torch", case)
+        assert not suite_run._fewer_multiplications("numpy", case)
 
 
 def test_roofline_chart_with_cache_roof_matmul_line_and_direct_equivalent_points():
@@ -437,7 +443,7 @@ def test_roofline_chart_with_cache_roof_matmul_line_and_direct_equivalent_points
         {"label": "big add", "intensity": 0.08, "gflops": 0.7, "series": "numpy", "roof": "memory"},
         {"label": "winograd", "intensity": 40.0, "gflops": 150.0, "series": "numba", "direct_equivalent": True},
     ]
-    fig = roofline.roofline_chart(points, 100, 10, machine="m", cache_gbs=50, matmul_gflops=80)
+    fig = roofline_plot.roofline_chart(points, 100, 10, machine="m", cache_gbs=50, matmul_gflops=80)
     ax = fig.axes[0]
     assert sorted(t.get_text() for t in ax.texts) == ["big add", "pool", "winograd"]
     legend = " ".join(t.get_text() for t in ax.get_legend().get_texts())
@@ -445,7 +451,7 @@ def test_roofline_chart_with_cache_roof_matmul_line_and_direct_equivalent_points
                   "square: data in cache", "circle: data from memory", "direct-equivalent"):
         assert words in legend
     with pytest.raises(ValueError, match="cache_gbs"):
-        roofline.roofline_chart(points, 100, 10, cache_gbs=0)
+        roofline_plot.roofline_chart(points, 100, 10, cache_gbs=0)
 
 
 def test_roofs_hold_a_kernel_to_the_level_its_data_fits_in():
@@ -466,9 +472,9 @@ def test_roofs_hold_a_kernel_to_the_level_its_data_fits_in():
 
 def test_roofline_chart_rejects_bad_points():
     with pytest.raises(ValueError, match="label"):
-        roofline.roofline_chart([{"intensity": 1.0, "gflops": 1.0}], 100, 10)
+        roofline_plot.roofline_chart([{"intensity": 1.0, "gflops": 1.0}], 100, 10)
     with pytest.raises(ValueError, match="'slow'"):
-        roofline.roofline_chart([{"label": "slow", "intensity": 1.0, "gflops": 0.0}], 100, 10)
+        roofline_plot.roofline_chart([{"label": "slow", "intensity": 1.0, "gflops": 0.0}], 100, 10)
 
 
 # --- train-epoch -------------------------------------------------------------------------------------------------
@@ -482,18 +488,18 @@ def test_train_epoch_case_is_an_epoch_of_chapter_11():
     assert case.x_shape == data.digits_split()[0].shape  # the whole training split
     assert suite.TINY_CASES["train-epoch"].kind == "train"
     with pytest.raises(ValueError, match="digits"):
-        suite.TrainWorkload(suite.Case("t", "", "train", (4, 1, 28, 28)), np.random.default_rng(0))
+        suite.TrainWorkload(suite.BenchCase("t", "", "train", (4, 1, 28, 28)), np.random.default_rng(0))
     with pytest.raises(ValueError, match="only 1347"):
-        suite.TrainWorkload(suite.Case("t", "", "train", (5000, 1, 8, 8)), np.random.default_rng(0))
+        suite.TrainWorkload(suite.BenchCase("t", "", "train", (5000, 1, 8, 8)), np.random.default_rng(0))
 
 
 def test_train_epoch_flops_are_three_forward_passes():
     work = suite.TrainWorkload(suite.TINY_CASES["train-epoch"], np.random.default_rng(0))
-    model = suite.lenet(**suite.TRAIN_NETWORK)
+    model = lenet(**suite.TRAIN_NETWORK)
     # 24 images in batches of 8: conv 1->8 and 8->16, 3x3 on 8x8 and 4x4, linear 64->10, forward and twice backward.
     per_image = 2 * (8 * 8 * 8 * 9 + 16 * 4 * 4 * 8 * 9 + 64 * 10)
     assert work.flops == 3 * 24 * per_image
-    assert work.bytes == 3 * 3 * suite._layer_costs(model, (8, 1, 8, 8))[1]
+    assert work.bytes == 3 * 3 * suite_workloads._layer_costs(model, (8, 1, 8, 8))[1]
     assert work.fraction == 1 / 24 and work.part[0].shape == (1, 1, 8, 8)
 
 
@@ -553,8 +559,8 @@ def test_cli_refuses_an_unusable_out_before_timing_anything(tmp_path, which):
 @pytest.mark.parametrize("which", ["file", "under-a-file", "proc"])
 def test_run_suite_refuses_an_unusable_out_dir_before_any_case(tmp_path, monkeypatch, which):
     out, words = bad_out_dirs(tmp_path)[which]
-    monkeypatch.setattr(suite, "run_case", never)
-    monkeypatch.setattr(suite, "ceilings", never)
+    monkeypatch.setattr(suite_run, "run_case", never)
+    monkeypatch.setattr(suite_run, "ceilings", never)
     with pytest.raises(OSError, match=words):
         suite.run_suite(["maxpool"], ["numpy"], repeat=1, out_dir=out, progress=False, tiny=True)
 
@@ -567,7 +573,7 @@ def never(*args, **kwargs):
                         st.floats(), st.booleans(), st.text(max_size=4), st.just(np.float64(2.0))))
 def test_run_suite_rejects_any_bad_repeat_before_any_case(repeat):
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(suite, "run_case", never)
+        patch.setattr(suite_run, "run_case", never)
         with pytest.raises(ValueError, match="repeat must be") as error:
             suite.run_suite(["maxpool"], ["numpy"], repeat=repeat, out_dir=None, progress=False,
                                  tiny=True, profile=fake_profile())
@@ -600,7 +606,7 @@ def test_an_interrupted_write_leaves_the_old_results_whole(tiny_results, tmp_pat
     def interrupted(results, roofs=None):
         raise KeyboardInterrupt  # Ctrl-C while the last chart is drawn
 
-    monkeypatch.setattr(suite, "cases_roofline_chart", interrupted)
+    monkeypatch.setattr(suite_report, "cases_roofline_chart", interrupted)
     with pytest.raises(KeyboardInterrupt):
         suite.write_results(changed, out)
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
@@ -614,15 +620,15 @@ def test_results_that_cannot_be_written_are_printed_and_saved_elsewhere(
     tiny_results, tmp_path, monkeypatch, capsys
 ):
     results, _ = tiny_results
-    monkeypatch.setattr(suite, "run_suite", lambda *args, **kwargs: results)
+    monkeypatch.setattr(suite_cli, "run_suite", lambda *args, **kwargs: results)
 
     def disk_full(source, target):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(suite.os, "replace", disk_full)
+    monkeypatch.setattr(suite_report.os, "replace", disk_full)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     args = build_parser().parse_args(["bench", "--out", str(tmp_path / "out")])
-    assert suite.main(args) == 1
+    assert suite_cli.main(args) == 1
     captured = capsys.readouterr()
     assert "conv-56" in captured.out, "the table is printed before writing"
     assert "No space left on device" in captured.err

@@ -13,8 +13,9 @@ import pytest
 
 import cnnlab
 from cnnlab.perf import bench
-from cnnlab.perf import machine
+from cnnlab.perf import fma_peak, machine, stream
 from cnnlab.viz import tables
+from cnnlab.viz.charts import speedup_label
 from cnnlab import threads
 
 
@@ -24,13 +25,13 @@ def quick_profile():
 
 
 def test_fma_loop_ir_has_independent_chains():
-    ir = machine._fma_loop_ir(8, 12)
+    ir = fma_peak._fma_loop_ir(8, 12)
     assert ir.count("call <8 x float> @llvm.fma.v8f32") == 12
     assert ir.count("phi <8 x float>") == 12
 
 
 def test_fma_peak_is_a_positive_rate_and_names_a_width():
-    gflops, bits = machine.fma_peak_gflops(threads=1, seconds=0.005, repeat=1)
+    gflops, bits = fma_peak.fma_peak_gflops(threads=1, seconds=0.005, repeat=1)
     # a rate, not a speed: how fast is the benchmark's business, never a unit test's
     assert 0 < gflops < float("inf")
     assert bits in (256, 512)
@@ -38,7 +39,7 @@ def test_fma_peak_is_a_positive_rate_and_names_a_width():
 
 def test_fma_loop_computes_what_it_says():
     # n rounds of acc = acc * a + b from acc = b, summed over chains: a fixed point we can check
-    fn = machine._compiled_fma_loop(8, 12)
+    fn = fma_peak._compiled_fma_loop(8, 12)
     a, b, n = 0.5, 1.0, 50
     acc = b
     for _ in range(n):
@@ -49,16 +50,16 @@ def test_fma_loop_computes_what_it_says():
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2"])
 def test_fma_peak_rejects_bad_thread_counts(bad):
     with pytest.raises((TypeError, ValueError), match="threads"):
-        machine.fma_peak_gflops(threads=bad)
+        fma_peak.fma_peak_gflops(threads=bad)
 
 
 def test_stream_bandwidth_is_positive():
-    copy, triad = machine.stream_bandwidth_gbs(2**20, repeat=2)
+    copy, triad = stream.stream_bandwidth_gbs(2**20, repeat=2)
     assert copy > 0 and triad > 0
 
 
 def test_stream_kernels_copy_and_triad_correctly():
-    copy, triad = machine._stream_kernels()
+    copy, triad = stream._stream_kernels()
     a, b, c = (
         np.zeros(4099, np.float32),
         np.arange(4099, dtype=np.float32),
@@ -258,7 +259,7 @@ def test_table_rows_must_match_the_header():
     "ratio, text", [(1.4, "1.4x"), (12.3, "12x"), (3456.0, "3,456x"), (0.25, "0.25x")]
 )
 def test_times_formats_speedups(ratio, text):
-    assert tables.times(ratio) == text
+    assert speedup_label(ratio) == text
 
 
 def test_cnnlab_exposes_the_version():

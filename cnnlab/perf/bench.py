@@ -11,25 +11,26 @@ alike (the advice of Rougier, "From Python to Numpy", and of Python's own
 
 The rest turns times into rates: :func:`conv2d_flops` counts the arithmetic of
 a convolution, :func:`matmul_gflops` and :func:`copy_bandwidth_gbs` measure
-the machine's practical ceilings, and :func:`machine_info` records what the
-numbers were measured on. Numba is imported only inside the functions that
-need it, so ``import cnnlab.perf.bench`` stays quick.
+the machine's practical ceilings, and :func:`machine_info` (from
+:mod:`cnnlab.perf.system_info`) records what the numbers were measured on.
+Importing this module loads neither Numba nor any compiled kernel, so
+``import cnnlab.perf.bench`` stays quick.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
-import os
-import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
-from cnnlab.validation import as_pair, output_size
+from cnnlab.perf.system_info import machine_info, machine_label
+from cnnlab.validation import as_pair, output_size, validate_int, validate_number
 
 __all__ = [
     "Timing",
@@ -44,21 +45,16 @@ __all__ = [
     "copy_bandwidth_gbs",
 ]
 
-CPU_FLAGS_OF_INTEREST = ("avx", "avx2", "fma", "avx512f")
 
+def _check_seconds(name: str, value: object) -> float:
+    """A number of seconds >= 0, checked by :func:`validate_number`.
 
-def _check_int(name: str, value, minimum: int) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_seconds(name: str, value) -> float:
-    if not isinstance(value, numbers.Real) or not value >= 0:
+    A value that is no number at all is a ValueError too, not a TypeError: the
+    timing functions have always raised ValueError for a bad time.
+    """
+    if not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
-    return float(value)
+    return validate_number(name, value, 0.0)
 
 
 @dataclass(frozen=True)
@@ -137,19 +133,19 @@ def _calls_per_sample(fn: Callable, args: tuple, kwargs: dict, min_time: float) 
         number *= 10
 
 
-def _check_timing_args(repeat, warmup, min_time) -> None:
-    _check_int("repeat", repeat, 1)
-    _check_int("warmup", warmup, 0)
+def _check_timing_args(repeat: object, warmup: object, min_time: object) -> None:
+    validate_int("repeat", repeat, 1)
+    validate_int("warmup", warmup, 0)
     _check_seconds("min_time", min_time)
 
 
 def time_it(
-    fn: Callable,
-    *args,
+    fn: Callable[..., object],
+    *args: Any,
     repeat: int = 7,
     warmup: int = 1,
     min_time: float = 0.02,
-    **kwargs,
+    **kwargs: Any,
 ) -> Timing:
     """Time ``fn(*args, **kwargs)`` and return seconds per call.
 
@@ -183,12 +179,12 @@ def time_it(
 
 
 def compare(
-    candidates: dict[str, Callable],
-    *args,
+    candidates: dict[str, Callable[..., object]],
+    *args: Any,
     repeat: int = 5,
     warmup: int = 1,
     min_time: float = 0.02,
-    **kwargs,
+    **kwargs: Any,
 ) -> dict[str, Timing]:
     """Time several functions on the same arguments, fairly.
 
@@ -211,7 +207,8 @@ def compare(
     """
     if not isinstance(candidates, dict) or not candidates:
         raise ValueError(
-            f"candidates must be a non-empty dict of name -> function, got {candidates!r}"
+            "candidates must be a non-empty dict of name -> function, "
+            f"got {candidates!r}"
         )
     for name, fn in candidates.items():
         if not callable(fn):
@@ -234,7 +231,12 @@ def compare(
     return {name: Timing(samples[name], calls[name]) for name in names}
 
 
-def conv2d_flops(x_shape: tuple, w_shape: tuple, stride=1, padding=0) -> int:
+def conv2d_flops(
+    x_shape: Sequence[int],
+    w_shape: Sequence[int],
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+) -> int:
     """Floating-point operations of ``conv2d`` on these shapes, bias excluded.
 
     Each output element is a sum of ``C * KH * KW`` products; one multiply and
@@ -242,9 +244,9 @@ def conv2d_flops(x_shape: tuple, w_shape: tuple, stride=1, padding=0) -> int:
 
     Parameters
     ----------
-    x_shape : tuple
+    x_shape : sequence of int
         Input shape (N, C, H, W).
-    w_shape : tuple
+    w_shape : sequence of int
         Weight shape (F, C, KH, KW).
     stride, padding : int or (int, int)
         As in ``conv2d``.
@@ -253,11 +255,12 @@ def conv2d_flops(x_shape: tuple, w_shape: tuple, stride=1, padding=0) -> int:
         raise ValueError(
             f"x_shape and w_shape must have 4 entries, got {x_shape!r} and {w_shape!r}"
         )
-    n, c, h, w = (_check_int("x_shape entry", v, 1) for v in x_shape)
-    f, wc, kh, kw = (_check_int("w_shape entry", v, 1) for v in w_shape)
+    n, c, h, w = (validate_int("x_shape entry", v, 1) for v in x_shape)
+    f, wc, kh, kw = (validate_int("w_shape entry", v, 1) for v in w_shape)
     if wc != c:
         raise ValueError(
-            f"channel mismatch: x_shape {tuple(x_shape)} has {c} channels, w_shape {tuple(w_shape)} has {wc}"
+            f"channel mismatch: x_shape {tuple(x_shape)} has {c} channels, "
+            f"w_shape {tuple(w_shape)} has {wc}"
         )
     (sh, sw), (ph, pw) = as_pair("stride", stride, 1), as_pair("padding", padding, 0)
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
@@ -268,17 +271,17 @@ def conv2d_flops(x_shape: tuple, w_shape: tuple, stride=1, padding=0) -> int:
     return 2 * n * f * oh * ow * c * kh * kw
 
 
-def gflops(flops: int, seconds: float | Timing) -> float:
+def gflops(flops: float, seconds: float | Timing) -> float:
     """Rate in GFLOP/s (10**9 floating-point operations per second).
 
     ``seconds`` may be a :class:`Timing`, whose median is used.
     """
     if isinstance(seconds, Timing):
         seconds = seconds.median
-    if not isinstance(seconds, numbers.Real) or not seconds > 0:
-        raise ValueError(f"seconds must be > 0, got {seconds!r}")
-    if not isinstance(flops, numbers.Real) or flops < 0:
-        raise ValueError(f"flops must be a number >= 0, got {flops!r}")
+    seconds = validate_number(
+        "seconds", seconds, 0.0, math.inf, low_open=True, high_open=True
+    )
+    validate_number("flops", flops, 0.0)
     return flops / seconds / 1e9
 
 
@@ -297,106 +300,9 @@ def format_time(seconds: float) -> str:
     return f"{value:.3g} {unit}" if value < 1000 else f"{value:.0f} {unit}"
 
 
-def _read_cpuinfo() -> dict[str, str]:
-    """The first processor's entries of /proc/cpuinfo (Linux), else {}."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            text = f.read().split("\n\n")[0]
-    except OSError:
-        return {}
-    entries = (line.split(":", 1) for line in text.splitlines() if ":" in line)
-    return {key.strip(): value.strip() for key, value in entries}
-
-
-def _cpu_name(cpuinfo: dict[str, str]) -> str:
-    return (
-        cpuinfo.get("model name")
-        or platform.processor()
-        or platform.machine()
-        or "unknown CPU"
-    )
-
-
-def _blas_name() -> str | None:
-    """Name and version of the BLAS NumPy was built against, if it says."""
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return f"{blas['name']} {blas.get('version', '')}".strip()
-    except Exception:  # older NumPy has no mode="dicts"; the layout is not a stable API
-        return None
-
-
-def _numba_details() -> dict[str, Any]:
-    """Numba's version, thread count and (if already chosen) threading layer."""
-    try:
-        import numba
-    except ImportError:
-        return {"numba": None, "numba_threads": None, "numba_threading_layer": None}
-    try:
-        layer = numba.threading_layer()
-    except ValueError:  # chosen on the first call of a parallel function
-        layer = None
-    return {
-        "numba": numba.__version__,
-        "numba_threads": numba.config.NUMBA_NUM_THREADS,
-        "numba_threading_layer": layer,
-    }
-
-
-def machine_info() -> dict[str, Any]:
-    """What a measurement was taken on.
-
-    Returns
-    -------
-    dict
-        ``cpu`` (model name), ``cpu_mhz`` (clock the OS reports, or None),
-        ``cpu_flags`` (those of avx, avx2, fma, avx512f the CPU has),
-        ``logical_cores``, ``os``, ``python``, ``numpy``, ``blas``, ``numba``,
-        ``numba_threads``, ``numba_threading_layer`` (None until a parallel
-        Numba function has run) and ``omp_num_threads`` (the environment
-        variable, or None).
-    """
-    cpuinfo = _read_cpuinfo()
-    flags = set(cpuinfo.get("flags", "").split())
-    mhz = cpuinfo.get("cpu MHz")
-    return {
-        "cpu": _cpu_name(cpuinfo),
-        "cpu_mhz": float(mhz) if mhz else None,
-        "cpu_flags": [flag for flag in CPU_FLAGS_OF_INTEREST if flag in flags],
-        "logical_cores": os.cpu_count(),
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "blas": _blas_name(),
-        **_numba_details(),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-    }
-
-
-def _major_minor(version: str) -> str:
-    return ".".join(version.split(".")[:2])
-
-
-def machine_label() -> str:
-    """One short line for chart captions, e.g. "AMD EPYC · 2 cores · NumPy 2.4 · Numba
-    0.68".
-    """
-    try:
-        # no need to import Numba for a caption
-        numba_version = metadata.version("numba")
-    except metadata.PackageNotFoundError:
-        numba_version = None
-    parts = [
-        _cpu_name(_read_cpuinfo()),
-        f"{os.cpu_count()} cores",
-        f"NumPy {_major_minor(np.__version__)}",
-    ]
-    if numba_version:
-        parts.append(f"Numba {_major_minor(numba_version)}")
-    return " · ".join(parts)
-
-
-def matmul_gflops(n: int = 1024, dtype=np.float32, repeat: int = 5) -> float:
+def matmul_gflops(
+    n: int = 1024, dtype: DTypeLike = np.float32, repeat: int = 5
+) -> float:
     """GFLOP/s of an (n, n) @ (n, n) product in NumPy's BLAS: the practical ceiling.
 
     A large matrix product is the most tuned kernel on any machine, so no
@@ -404,8 +310,8 @@ def matmul_gflops(n: int = 1024, dtype=np.float32, repeat: int = 5) -> float:
     the fastest sample: noise only ever adds time, and a ceiling is the
     best the machine can do.
     """
-    n = _check_int("n", n, 1)
-    repeat = _check_int("repeat", repeat, 1)
+    n = validate_int("n", n, 1)
+    repeat = validate_int("repeat", repeat, 1)
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n)).astype(dtype)
     b = rng.standard_normal((n, n)).astype(dtype)
@@ -421,8 +327,8 @@ def copy_bandwidth_gbs(n_bytes: int = 2**26, repeat: int = 5) -> float:
     benchmark does (McCalpin 1995). The default 64 MiB is far larger than
     any CPU cache, so this measures main memory. Uses the fastest sample.
     """
-    n_bytes = _check_int("n_bytes", n_bytes, 8)
-    repeat = _check_int("repeat", repeat, 1)
+    n_bytes = validate_int("n_bytes", n_bytes, 8)
+    repeat = validate_int("repeat", repeat, 1)
     src = np.ones(n_bytes // 8, np.float64)
     dst = np.empty_like(src)
     timing = time_it(np.copyto, dst, src, repeat=repeat)

@@ -1,5 +1,4 @@
-"""The machine profile: this computer's ceilings, measured once and shared by every
-page.
+"""The machine profile: this computer's ceilings, measured once, shared by every page.
 
 A roofline needs two ceilings, and a book about speed needs them to be the
 same on every page. This module measures them on the machine at hand, never
@@ -7,17 +6,14 @@ from a table of CPU models:
 
 - the **compute peak**: a loop of fused multiply-adds (FMA) on SIMD vectors,
   with enough independent accumulators to hide the FMA's latency, run on
-  every core at once. It is written in LLVM's own language and compiled with
-  llvmlite (which Numba is built on), so the vector width is the one we ask
-  for and no compiler heuristic can change it. We try 256-bit and 512-bit
-  vectors and keep the faster: a CPU that splits 512-bit FMAs into two
-  halves (AMD Zen 4) shows it by not getting faster.
+  every core at once (:mod:`cnnlab.perf.fma_peak`).
 - the **theoretical peak** the CPU's flags suggest: cores x clock x FLOPs per
   cycle, assuming two FMA units as wide as the widest vectors the flags
   list. It is shown beside the measured peak, because the two disagree on
   some CPUs, and then the measured one is right.
 - **memory bandwidth**, STREAM-style (McCalpin 1995): copy and triad on
-  arrays several times larger than the last-level cache, on every core.
+  arrays several times larger than the last-level cache, on every core
+  (:mod:`cnnlab.perf.stream`).
 - **cache bandwidth**: the same triad on arrays that fit in each core's L2
   cache, the roof for kernels whose data stays in cache.
 - the **matmul ceiling**: NumPy's float32 matrix product (BLAS), the most
@@ -33,39 +29,35 @@ JSON file keyed by the machine (CPU model, cores, library versions), in
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import os
 import platform
-import threading
-import time
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from cnnlab import threads
 from cnnlab.perf import bench
+from cnnlab.perf.fma_peak import fma_peak_gflops
+from cnnlab.perf.stream import stream_bandwidth_gbs
+from cnnlab.perf.system_info import cpu_name, read_cpuinfo
 
-__all__ = ["MachineProfile", "profile", "measure", "cache_dir", "fma_peak_gflops"]
+__all__ = ["MachineProfile", "profile", "measure", "cache_dir", "machine_key"]
 
 SCHEMA_VERSION = 2
 FMA_UNITS_ASSUMED = 2
-"""FMA units per core that the theoretical estimate assumes (true of most recent x86
-cores).
-"""
+"""FMA units per core that the theoretical estimate assumes (most recent x86 cores)."""
 AGREE_WITHIN = 0.15
-"""Measured and theoretical peaks "agree" when they differ by less than this fraction.
-"""
+"""Measured and theoretical peaks "agree" when they differ by less than this share."""
 
 
 def cache_dir() -> Path:
-    """Where profiles are cached: ``$CNNLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/cnnlab``
-    or ``~/.cache/cnnlab``.
+    """Where profiles are cached: ``$CNNLAB_CACHE_DIR``.
+
+    Else ``$XDG_CACHE_HOME/cnnlab``, or ``~/.cache/cnnlab``.
     """
     if os.environ.get("CNNLAB_CACHE_DIR"):
         return Path(os.environ["CNNLAB_CACHE_DIR"])
@@ -73,143 +65,8 @@ def cache_dir() -> Path:
     return Path(base) / "cnnlab"
 
 
-# --------------------------------------------------------------------------- the
-# compute peak
-
-
-def _fma_loop_ir(width: int, chains: int) -> str:
-    """LLVM IR of ``float fma_loop(i64 n, float a, float b)``: ``n`` rounds of
-    ``chains`` vector FMAs.
-
-    Each chain is its own accumulator, so ``chains`` FMAs are independent and
-    can be in flight at once; with fewer chains than (FMA units x latency)
-    the loop would measure latency, not throughput.
-    """
-    v = f"<{width} x float>"
-    fma = f"@llvm.fma.v{width}f32"
-    lines = [
-        f"declare {v} {fma}({v}, {v}, {v})",
-        "define float @fma_loop(i64 %n, float %a, float %b) {",
-        "entry:",
-        f"  %a1 = insertelement {v} undef, float %a, i32 0",
-        f"  %va = shufflevector {v} %a1, {v} undef, <{width} x i32> zeroinitializer",
-        f"  %b1 = insertelement {v} undef, float %b, i32 0",
-        f"  %vb = shufflevector {v} %b1, {v} undef, <{width} x i32> zeroinitializer",
-        "  br label %loop",
-        "loop:",
-        "  %i = phi i64 [0, %entry], [%next, %loop]",
-    ]
-    lines += [
-        f"  %acc{c} = phi {v} [%vb, %entry], [%new{c}, %loop]" for c in range(chains)
-    ]
-    lines += [
-        f"  %new{c} = call {v} {fma}({v} %acc{c}, {v} %va, {v} %vb)"
-        for c in range(chains)
-    ]
-    lines += [
-        "  %next = add i64 %i, 1",
-        "  %done = icmp sge i64 %next, %n",
-        "  br i1 %done, label %exit, label %loop",
-        "exit:",
-    ]
-    total = "%new0"  # sum the chains so that none of them is dead code
-    for c in range(1, chains):
-        lines.append(f"  %sum{c} = fadd {v} {total}, %new{c}")
-        total = f"%sum{c}"
-    lines += [f"  %r = extractelement {v} {total}, i32 0", "  ret float %r", "}"]
-    return "\n".join(lines)
-
-
-# (vector width in floats, independent accumulators): 12 x 256-bit fills half the
-# 16 AVX2 registers; 512-bit vectors get fewer chains so that they fit too
-_FMA_SHAPES = ((8, 12), (16, 8), (16, 12))
-_COMPILED: dict[tuple[int, int], Any] = {}
-
-
-def _compiled_fma_loop(width: int, chains: int):
-    """A ctypes function for :func:`_fma_loop_ir`, compiled for this CPU (cached per
-    process).
-    """
-    if (width, chains) not in _COMPILED:
-        import llvmlite.binding as llvm
-        import numba  # noqa: F401  (initializes LLVM's native target once, as Numba does)
-
-        llvm.initialize_native_target()
-        llvm.initialize_native_asmprinter()
-        target = llvm.Target.from_default_triple()
-        machine = target.create_target_machine(
-            cpu=llvm.get_host_cpu_name(),
-            features=llvm.get_host_cpu_features().flatten(),
-            opt=2,
-        )
-        module = llvm.parse_assembly(_fma_loop_ir(width, chains))
-        module.verify()
-        engine = llvm.create_mcjit_compiler(module, machine)
-        engine.finalize_object()
-        signature = ctypes.CFUNCTYPE(
-            ctypes.c_float, ctypes.c_int64, ctypes.c_float, ctypes.c_float
-        )
-        # keep the engine alive as long as the function: it owns the machine code
-        _COMPILED[(width, chains)] = (
-            engine,
-            signature(engine.get_function_address("fma_loop")),
-        )
-    return _COMPILED[(width, chains)][1]
-
-
-def _run_on_threads(fn, args: tuple, threads: int) -> float:
-    """Seconds for ``threads`` concurrent calls of ``fn(*args)``; ctypes releases the
-    GIL.
-    """
-    workers = [threading.Thread(target=fn, args=args) for _ in range(threads)]
-    start = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return time.perf_counter() - start
-
-
-def fma_peak_gflops(
-    threads: int | None = None, seconds: float = 0.05, repeat: int = 5
-) -> tuple[float, int]:
-    """The measured compute peak: float32 GFLOP/s of independent vector FMAs on
-    ``threads`` cores.
-
-    Returns ``(gflops, vector_bits)``: the best rate over the vector widths
-    tried, and the width that reached it. Each sample runs about ``seconds``.
-    """
-    threads = (
-        os.cpu_count() or 1
-        if threads is None
-        else bench._check_int("threads", threads, 1)
-    )
-    repeat = bench._check_int("repeat", repeat, 1)
-    best, best_bits = 0.0, 0
-    for width, chains in _FMA_SHAPES:
-        fn = _compiled_fma_loop(width, chains)
-        flops_per_round = 2 * width * chains
-        rounds = 1000
-        while _run_on_threads(fn, (rounds, 0.999, 1e-3), 1) < seconds / 4:
-            rounds *= 4
-        for _ in range(repeat):
-            elapsed = _run_on_threads(fn, (rounds, 0.999, 1e-3), threads)
-            rate = threads * rounds * flops_per_round / elapsed / 1e9
-            if (
-                rate > best * 1.02
-            ):  # a wider vector must win clearly to count as the width used
-                best_bits = 32 * width
-            best = max(best, rate)
-    return best, best_bits
-
-
-# --------------------------------------------------------------------------- bandwidth
-
-
 def _cache_bytes(level: int) -> int | None:
-    """Size in bytes of the CPU's cache of ``level`` (2 or 3) from Linux's sysfs, or
-    None.
-    """
+    """Size in bytes of the CPU's cache of ``level`` (2 or 3) from Linux's sysfs."""
     root = Path("/sys/devices/system/cpu/cpu0/cache")
     try:
         for index in root.glob("index*"):
@@ -220,71 +77,6 @@ def _cache_bytes(level: int) -> int | None:
     except (OSError, ValueError):
         pass
     return None
-
-
-def _stream_kernels():
-    """STREAM's copy and triad as parallel Numba loops, with ``reps`` passes inside one
-    call.
-
-    Each thread owns one contiguous block and makes all ``reps`` passes over
-    it inside one parallel loop: starting a parallel loop costs microseconds,
-    as long as a pass over an array that fits in a core's L2 cache, so a
-    loop per pass would measure the start-up, not the cache.
-    """
-    from numba import njit, prange
-
-    # Views from 0 (not range(lo, hi)): Numba then proves every index
-    # non-negative and the loop vectorizes.
-    @njit(parallel=True, cache=True)
-    def copy(dst, src, reps, blocks):
-        for k in prange(blocks):
-            lo, hi = k * dst.size // blocks, (k + 1) * dst.size // blocks
-            d, s = dst[lo:hi], src[lo:hi]
-            for _ in range(reps):
-                for i in range(d.size):
-                    d[i] = s[i]
-
-    @njit(parallel=True, cache=True)
-    def triad(a, b, c, scalar, reps, blocks):
-        for k in prange(blocks):
-            lo, hi = k * a.size // blocks, (k + 1) * a.size // blocks
-            x, y, z = a[lo:hi], b[lo:hi], c[lo:hi]
-            for _ in range(reps):
-                for i in range(x.size):
-                    x[i] = y[i] + scalar * z[i]
-
-    return copy, triad
-
-
-def stream_bandwidth_gbs(
-    n_bytes: int, reps: int = 1, repeat: int = 7
-) -> tuple[float, float]:
-    """(copy, triad) GB/s on float32 arrays of ``n_bytes`` each, best of ``repeat``
-    samples.
-
-    Copy counts 2 bytes moved per byte copied and triad 3, as STREAM does
-    (the write-allocate read is not counted). ``reps`` passes run inside one
-    call, so small, cache-resident arrays are timed over many passes.
-    """
-    n = max(1024, bench._check_int("n_bytes", n_bytes, 4096) // 4 // 1024 * 1024)
-    import numba
-
-    copy, triad = _stream_kernels()
-    a, b, c = (
-        np.zeros(n, np.float32),
-        np.ones(n, np.float32),
-        np.full(n, 2.0, np.float32),
-    )
-    blocks = numba.get_num_threads()
-    copy_t = bench.time_it(copy, a, b, reps, blocks, repeat=repeat, min_time=0.0)
-    triad_t = bench.time_it(
-        triad, a, b, c, np.float32(3.0), reps, blocks, repeat=repeat, min_time=0.0
-    )
-    return 2 * 4 * n * reps / copy_t.min / 1e9, 3 * 4 * n * reps / triad_t.min / 1e9
-
-
-# --------------------------------------------------------------------------- the
-# profile
 
 
 @dataclass(frozen=True)
@@ -339,8 +131,9 @@ class MachineProfile:
 
     @property
     def peaks_agree(self) -> bool | None:
-        """Whether the measured peak is within 15% of the theoretical one (None if
-        unknown).
+        """Whether the measured peak is within 15% of the theoretical one.
+
+        None if the theoretical peak is unknown.
         """
         if self.theoretical_peak_gflops is None:
             return None
@@ -350,27 +143,33 @@ class MachineProfile:
     def peak_verdict(self) -> str:
         """One sentence on measured against theoretical peak, for the book's prose."""
         if self.theoretical_peak_gflops is None:
-            return "This system does not report the clock, so there is no theoretical peak to compare."
+            return (
+                "This system does not report the clock, so there is no theoretical "
+                "peak to compare."
+            )
         ratio = self.peak_gflops / self.theoretical_peak_gflops
+        of_estimate = f"{ratio:.0%} of the estimate from the CPU's flags"
         if self.busy and ratio < 1 - AGREE_WITHIN:
             return (
-                f"The measured peak is only {ratio:.0%} of the estimate from the CPU's flags, "
+                f"The measured peak is only {of_estimate}, "
                 "but other programs kept every core busy while it was measured; run "
                 "`python -m cnnlab machine --remeasure` on a quiet machine."
             )
         if self.peaks_agree:
-            return f"The measured peak is {ratio:.0%} of the estimate from the CPU's flags: they agree."
+            return f"The measured peak is {of_estimate}: they agree."
         return (
-            f"The measured peak is only {ratio:.0%} of the estimate from the CPU's flags, so this "
-            "CPU does fewer FLOPs per cycle than its flags suggest (AMD Zen 4, for one, runs a "
-            "512-bit FMA as two 256-bit halves); the book uses the measured one."
+            f"The measured peak is only {of_estimate}, so this "
+            "CPU does fewer FLOPs per cycle than its flags suggest (AMD Zen 4, for "
+            "one, runs a 512-bit FMA as two 256-bit halves); the book uses the "
+            "measured one."
             if ratio < 1
-            else f"The measured peak is {ratio:.0%} of the estimate from the CPU's flags: the "
-            "cores run above the nominal clock the system reports (they boost); the book uses "
-            "the measured one."
+            else f"The measured peak is {of_estimate}: the "
+            "cores run above the nominal clock the system reports (they boost); the "
+            "book uses the measured one."
         )
 
     def as_dict(self) -> dict[str, Any]:
+        """Every field by name, as stored in the cache file."""
         return asdict(self)
 
     def __repr__(self) -> str:
@@ -391,17 +190,20 @@ class MachineProfile:
             (
                 "peak, from flags",
                 f"{rate(self.theoretical_peak_gflops, 'GFLOP/s')} "
-                f"({FMA_UNITS_ASSUMED} x {self.flags_vector_bits}-bit FMA units assumed)",
+                f"({FMA_UNITS_ASSUMED} x {self.flags_vector_bits}-bit FMA units "
+                "assumed)",
             ),
             ("matmul (BLAS)", rate(self.matmul_gflops, "GFLOP/s")),
             (
                 "memory, copy",
-                f"{rate(self.copy_gbs, 'GB/s')} ({self.memory_array_mib:,.0f} MiB arrays)",
+                f"{rate(self.copy_gbs, 'GB/s')} "
+                f"({self.memory_array_mib:,.0f} MiB arrays)",
             ),
             ("memory, triad", rate(self.triad_gbs, "GB/s")),
             (
                 "cache (L2), triad",
-                f"{rate(self.cache_gbs, 'GB/s')} ({self.cache_array_kib:,.0f} KiB arrays)",
+                f"{rate(self.cache_gbs, 'GB/s')} "
+                f"({self.cache_array_kib:,.0f} KiB arrays)",
             ),
             ("ridge point", f"{self.ridge_point:.1f} FLOP/byte"),
         ]
@@ -418,6 +220,7 @@ class MachineProfile:
 
 
 def _flags_vector_bits(flags: set[str]) -> int:
+    """The widest SIMD vectors the CPU's flags list, in bits."""
     if "avx512f" in flags:
         return 512
     if "avx" in flags:
@@ -425,16 +228,21 @@ def _flags_vector_bits(flags: set[str]) -> int:
     return 128
 
 
-def _machine_key() -> tuple[str, dict[str, Any]]:
-    cpuinfo = bench._read_cpuinfo()
-    versions = {}
+def machine_key() -> tuple[str, dict[str, Any]]:
+    """A short hash naming this machine and its libraries, and what it hashes.
+
+    A profile measured with other library versions, another CPU or another
+    number of cores is not this machine's.
+    """
+    cpuinfo = read_cpuinfo()
+    versions: dict[str, str | None] = {}
     for package in ("numpy", "numba", "cnnlab"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
     parts = {
-        "cpu": bench._cpu_name(cpuinfo),
+        "cpu": cpu_name(cpuinfo),
         "cores": os.cpu_count(),
         "machine": platform.machine(),
         "schema": SCHEMA_VERSION,
@@ -445,8 +253,7 @@ def _machine_key() -> tuple[str, dict[str, Any]]:
 
 
 def measure(quick: bool = False) -> MachineProfile:
-    """Measure every ceiling now (a few seconds; ``quick`` makes it shorter and
-    noisier).
+    """Measure every ceiling now; ``quick`` makes it shorter and noisier.
 
     A ceiling bounds every rate the machine reaches, and a busy machine only
     ever makes a measurement slower. So each ceiling is the best rate any of
@@ -456,7 +263,7 @@ def measure(quick: bool = False) -> MachineProfile:
     copy on one. The FMA loop runs at the start and again at the end, so a
     burst of load from another program is less likely to hit both.
     """
-    cpuinfo = bench._read_cpuinfo()
+    cpuinfo = read_cpuinfo()
     cores = os.cpu_count() or 1
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     mhz = cpuinfo.get("cpu MHz")
@@ -495,9 +302,9 @@ def measure(quick: bool = False) -> MachineProfile:
             else "BLAS matmul (above the FMA loop)"
         )
     )
-    key, _ = _machine_key()
+    key, _ = machine_key()
     return MachineProfile(
-        cpu=bench._cpu_name(cpuinfo),
+        cpu=cpu_name(cpuinfo),
         cores=cores,
         clock_ghz=clock,
         flags_vector_bits=bits,
@@ -523,7 +330,7 @@ def measure(quick: bool = False) -> MachineProfile:
 
 
 def _profile_path() -> Path:
-    key, _ = _machine_key()
+    key, _ = machine_key()
     return cache_dir() / f"machine-{key}.json"
 
 
@@ -539,8 +346,7 @@ def _load(path: Path) -> MachineProfile | None:
 
 
 def profile(remeasure: bool = False) -> MachineProfile:
-    """This machine's profile: read from the cache, or measured and cached the first
-    time.
+    """This machine's profile: from the cache, or measured and cached the first time.
 
     ``remeasure=True`` measures again and replaces the cached profile (the
     cache file is this module's own, so nothing of the user's is lost).
