@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 import cnnlab.exercises as exercises
 from cnnlab.teaching import checkers
-from cnnlab.teaching import grading
+from cnnlab.teaching import grading, judging
 from cnnlab.exercises import check_relu
-from cnnlab.teaching.checkers.vectorize import check_faster_than
+from cnnlab.teaching.checkers.speed import check_faster_than
 from cnnlab.teaching.grading import Case, grade, plain_number
 from helpers import failed_with, lenient  # noqa: F401 - lenient is a fixture
 
@@ -217,16 +217,16 @@ def test_rebinding_a_builtin_fails_and_is_undone(name):
 
 
 def test_patching_the_checker_itself_fails_and_is_undone():
-    originals = grading._compare, grading.Report.__bool__
+    originals = judging._compare, grading.Report.__bool__
 
     def patcher(v):
-        grading._compare = lambda *args, **kwargs: None
+        judging._compare = lambda *args, **kwargs: None
         grading.Report.__bool__ = lambda self: True
         return v
 
     failed_with(grade("double", patcher, CASES), "cnnlab.teaching.grading.Report.__bool__",
-                "cnnlab.teaching.grading._compare")
-    assert (grading._compare, grading.Report.__bool__) == originals
+                "cnnlab.teaching.judging._compare")
+    assert (judging._compare, grading.Report.__bool__) == originals
 
 
 def test_a_new_name_that_shadows_a_builtin_inside_numpy_is_removed():
@@ -374,10 +374,7 @@ def test_faking_the_clock_while_timed_fails_and_is_undone():
 def _checkers():
     given_conv1x1 = functools.partial(np.einsum, "fc,nchw->nfhw")
     found = []
-    modules = [checkers.basics, checkers.vectorize, checkers.layers,
-               checkers.limits,
-               checkers.training]
-    for name in [name for module in modules for name in module.__all__]:
+    for name in checkers.__all__:
         if not name.startswith("check_") or name == "check_faster_than":
             continue
         check = getattr(exercises, name)

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnnlab.teaching import student_edition
+from cnnlab.teaching import edition_files
 from cnnlab.teaching.student_edition import (
     CHECK_SENTENCE,
     MANIFEST,
@@ -173,7 +173,7 @@ def test_an_interrupted_write_leaves_the_old_notebook_whole(tmp_path, monkeypatc
     def interrupted(source, target):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(student_edition.os, "replace", interrupted)
+    monkeypatch.setattr(edition_files.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_student_edition(src, out)
     assert (
