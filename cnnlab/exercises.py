@@ -2,7 +2,7 @@
 
 ``from cnnlab.exercises import check_conv2d`` then ``check_conv2d(my_conv2d)``.
 The checkers themselves live in :mod:`cnnlab.teaching.checkers`, one module
-per part of the book.
+per chapter of the book.
 """
 
 from cnnlab.teaching.checkers import *  # noqa: F403

@@ -1,10 +1,24 @@
 """Helpers shared by several test modules: gradient checks and exercise feedback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn
+
 import numpy as np
 import pytest
 
+if TYPE_CHECKING:
+    from cnnlab.teaching.grading import Report
 
-def numerical_gradient(loss, a, eps=1e-4):
-    """Central differences of ``loss()`` with respect to every element of ``a``, which is perturbed in place."""
+
+def numerical_gradient(
+    loss: Callable[[], float], a: np.ndarray, eps: float = 1e-4
+) -> np.ndarray:
+    """Central differences of ``loss()`` with respect to every element of ``a``.
+
+    ``a`` is perturbed in place, one element at a time, and put back.
+    """
     grad = np.zeros_like(a)
     for idx in np.ndindex(a.shape):
         saved = a[idx]
@@ -18,24 +32,24 @@ def numerical_gradient(loss, a, eps=1e-4):
 
 
 @pytest.fixture
-def lenient(monkeypatch):
-    """Checkers report instead of raising, as for a student (the book's runs set strict mode)."""
+def lenient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checkers report instead of raising, as for a student (the book runs strict)."""
     monkeypatch.delenv("CNNLAB_STRICT_EXERCISES", raising=False)
 
 
-def hint(report) -> str:
+def hint(report: Report) -> str:
     """The hint of a failed report (what a student reads after 'Hint:')."""
     assert not report.passed, report.message
     assert "Hint: " in report.message, report.message
     return report.message.split("Hint: ", 1)[1]
 
 
-def stub(*args, **kwargs):
+def stub(*args: object, **kwargs: object) -> NoReturn:
     """A starter cell."""
     raise NotImplementedError
 
 
-def failed_with(report, *phrases):
+def failed_with(report: Report, *phrases: str) -> Report:
     """The report failed, and its message contains every phrase."""
     assert not report.passed and report.status == "failed", report.message
     for phrase in phrases:
@@ -43,8 +57,8 @@ def failed_with(report, *phrases):
     return report
 
 
-def hinted(report, phrase):
+def hinted(report: Report, phrase: str) -> None:
     """The report failed, and its hint (the text after "Hint: ") says ``phrase``."""
     failed_with(report, "Hint: ")
-    hint_text = report.message.split("Hint: ", 1)[1]
+    hint_text = hint(report)
     assert phrase in hint_text, f"{phrase!r} not in the hint:\n{hint_text}"

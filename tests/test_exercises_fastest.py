@@ -1,31 +1,23 @@
-"""Checkers of chapter 9: a correct answer passes, and each common mistake is caught with its own hint."""
+"""Checkers of chapter 9: a correct answer passes, each common mistake gets its hint."""
+
 import numpy as np
 import pytest
+from helpers import hinted, lenient, stub  # noqa: F401 - lenient is a fixture
 
-from cnnlab.exercises import check_conv2d_padded_width, check_tap_offsets, check_winograd_f23
+from cnnlab.exercises import (
+    check_conv2d_padded_width,
+    check_tap_offsets,
+    check_winograd_f23,
+)
 
-
-@pytest.fixture(autouse=True)
-def lenient(monkeypatch):
-    """Checks report instead of raising, as they do for a student."""
-    monkeypatch.delenv("CNNLAB_STRICT_EXERCISES", raising=False)
-
-
-def hinted(report, phrase):
-    """The report failed, and its hint (the text after "Hint: ") says ``phrase``."""
-    assert not report.passed and report.status == "failed", report.message
-    assert "Hint: " in report.message, report.message
-    hint = report.message.split("Hint: ", 1)[1]
-    assert phrase in hint, f"{phrase!r} not in the hint:\n{hint}"
+pytestmark = pytest.mark.usefixtures("lenient")
 
 
-def not_implemented(*args):
-    raise NotImplementedError
-
-
-@pytest.mark.parametrize("check", [check_tap_offsets, check_conv2d_padded_width, check_winograd_f23])
+@pytest.mark.parametrize(
+    "check", [check_tap_offsets, check_conv2d_padded_width, check_winograd_f23]
+)
 def test_not_implemented_none_and_exceptions_are_reported(check):
-    report = check(not_implemented)
+    report = check(stub)
     assert report.status == "not implemented" and "not implemented" in report.message
     report = check(lambda *args: None)
     assert report.status == "failed" and "returned None" in report.message
@@ -33,7 +25,7 @@ def test_not_implemented_none_and_exceptions_are_reported(check):
     assert report.status == "failed" and "ZeroDivisionError" in report.message
 
 
-# --- Exercise 9.1: tap offsets ----------------------------------------------------------------------------------
+# --- Exercise 9.1: tap offsets --------------------------------------------------------
 
 
 def tap_offsets(kh, kw, padded_width):
@@ -45,19 +37,28 @@ def test_tap_offsets_correct_passes():
 
 
 def test_tap_offsets_swapped_rows_and_columns():
-    hinted(check_tap_offsets(lambda kh, kw, width: np.arange(kh)[:, None] + np.arange(kw)[None, :] * width),
-           "rows and columns are swapped")
+    hinted(
+        check_tap_offsets(
+            lambda kh, kw, width: (
+                np.arange(kh)[:, None] + np.arange(kw)[None, :] * width
+            )
+        ),
+        "rows and columns are swapped",
+    )
 
 
 def test_tap_offsets_other_mistake_gets_the_formula():
-    hinted(check_tap_offsets(lambda kh, kw, width: tap_offsets(kh, kw, width - 1)), "di * padded_width + dj")
+    hinted(
+        check_tap_offsets(lambda kh, kw, width: tap_offsets(kh, kw, width - 1)),
+        "di * padded_width + dj",
+    )
 
 
-# --- Exercise 9.2: a convolution on the padded-width grid -------------------------------------------------------
+# --- Exercise 9.2: a convolution on the padded-width grid -----------------------------
 
 
 def padded_width_conv(image, kernel, padding, *, keep_grid=False, flip=False, pad=True):
-    """A student's conv2d_padded_width; the keyword-only options make one mistake each."""
+    """A student's conv2d_padded_width; each keyword-only option makes one mistake."""
     kernel = kernel[::-1, ::-1] if flip else kernel
     xp = np.pad(image, padding if pad else 0)
     kh, kw = kernel.shape
@@ -78,16 +79,30 @@ def test_padded_width_correct_passes():
 
 
 def test_padded_width_whole_grid_returned():
-    hinted(check_conv2d_padded_width(lambda x, k, p: padded_width_conv(x, k, p, keep_grid=True)),
-           "you returned the whole grid")
+    hinted(
+        check_conv2d_padded_width(
+            lambda x, k, p: padded_width_conv(x, k, p, keep_grid=True)
+        ),
+        "you returned the whole grid",
+    )
 
 
 def test_padded_width_flipped_kernel():
-    hinted(check_conv2d_padded_width(lambda x, k, p: padded_width_conv(x, k, p, flip=True)), "flipped the kernel")
+    hinted(
+        check_conv2d_padded_width(
+            lambda x, k, p: padded_width_conv(x, k, p, flip=True)
+        ),
+        "flipped the kernel",
+    )
 
 
 def test_padded_width_padding_forgotten():
-    hinted(check_conv2d_padded_width(lambda x, k, p: padded_width_conv(x, k, p, pad=False)), "pad the image")
+    hinted(
+        check_conv2d_padded_width(
+            lambda x, k, p: padded_width_conv(x, k, p, pad=False)
+        ),
+        "pad the image",
+    )
 
 
 def test_padded_width_modifying_the_input_is_reported():
@@ -99,7 +114,7 @@ def test_padded_width_modifying_the_input_is_reported():
     assert not report.passed and "modified its input" in report.message
 
 
-# --- Exercise 9.3: Winograd's F(2, 3) ---------------------------------------------------------------------------
+# --- Exercise 9.3: Winograd's F(2, 3) -------------------------------------------------
 
 
 def winograd_f23(d, g):
@@ -119,12 +134,17 @@ def test_winograd_swapped_outputs():
 
 
 def test_winograd_flipped_filter():
-    hinted(check_winograd_f23(lambda d, g: winograd_f23(d, g[::-1].copy())), "you flipped g")
+    hinted(
+        check_winograd_f23(lambda d, g: winograd_f23(d, g[::-1].copy())),
+        "you flipped g",
+    )
 
 
 def test_winograd_sign_mistake_gets_the_formulas():
     def wrong_sign(d, g):
         y = winograd_f23(d, g)
-        return np.array([y[0], y[1] + 2 * (d[1] - d[3]) * g[2]])  # m4 added instead of subtracted
+        return np.array(
+            [y[0], y[1] + 2 * (d[1] - d[3]) * g[2]]
+        )  # m4 added instead of subtracted
 
     hinted(check_winograd_f23(wrong_sign), "y1 = m2 - m3 - m4")

@@ -1,43 +1,46 @@
-"""Checkers of chapters 10-11: right answers pass; each common mistake is caught with the hint for it."""
+"""Checkers of chapters 10-11: right answers pass; each common mistake gets its hint."""
+
 import numpy as np
 import pytest
+from helpers import failed_with, lenient  # noqa: F401 - lenient is a fixture
 
 from cnnlab.backends import numpy as numpy_backend
-from cnnlab.teaching.checkers import training
-from cnnlab.teaching.checkers.training import (
-    check_confusion_matrix,
+from cnnlab.teaching.checkers import (
+    ch10_backpropagation_by_hand,
+    ch11_training_on_digits,
+)
+from cnnlab.teaching.checkers.ch10_backpropagation_by_hand import (
     check_linear_backward,
     check_max_pool2d_backward,
     check_relu_backward,
-    check_sgd_momentum_step,
     check_softmax_cross_entropy,
 )
+from cnnlab.teaching.checkers.ch11_training_on_digits import (
+    check_confusion_matrix,
+    check_sgd_momentum_step,
+)
 
-
-@pytest.fixture(autouse=True)
-def lenient(monkeypatch):
-    """The checkers report instead of raising, whatever the environment of the test run."""
-    monkeypatch.delenv("CNNLAB_STRICT_EXERCISES", raising=False)
-
-
-def failed_with(report, *words):
-    assert not report.passed and report.status == "failed", report.message
-    for word in words:
-        assert word in report.message, report.message
+pytestmark = pytest.mark.usefixtures("lenient")
+CHAPTERS = (ch10_backpropagation_by_hand, ch11_training_on_digits)
 
 
 def test_all_checkers_are_exported():
-    assert set(training.__all__) == {
-        "check_relu_backward", "check_linear_backward", "check_max_pool2d_backward",
-        "check_confusion_matrix", "check_sgd_momentum_step", "check_softmax_cross_entropy",
+    assert {name for module in CHAPTERS for name in module.__all__} == {
+        "check_relu_backward",
+        "check_linear_backward",
+        "check_max_pool2d_backward",
+        "check_confusion_matrix",
+        "check_sgd_momentum_step",
+        "check_softmax_cross_entropy",
     }
     import cnnlab.exercises as exercises
 
-    for name in training.__all__:
-        assert getattr(exercises, name) is getattr(training, name)
+    for module in CHAPTERS:
+        for name in module.__all__:
+            assert getattr(exercises, name) is getattr(module, name)
 
 
-# --- solutions --------------------------------------------------------------------------------------------------
+# --- solutions ------------------------------------------------------------------------
 
 
 def relu_backward(dy, x):
@@ -53,8 +56,12 @@ def max_pool2d_backward(dy, x, k):
     dx = np.zeros_like(x)
     for i in range(oh):
         for j in range(ow):
-            window = x[:, :, i * k : (i + 1) * k, j * k : (j + 1) * k].reshape(n, c, k * k)
-            first = window.argmax(axis=2)  # the first maximum, as the forward pass picks it
+            window = x[:, :, i * k : (i + 1) * k, j * k : (j + 1) * k].reshape(
+                n, c, k * k
+            )
+            first = window.argmax(
+                axis=2
+            )  # the first maximum, as the forward pass picks it
             for a in range(n):
                 for b in range(c):
                     r, s = divmod(first[a, b], k)
@@ -64,7 +71,7 @@ def max_pool2d_backward(dy, x, k):
 
 def confusion_matrix(y_true, y_pred, n_classes):
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
-    for t, p in zip(y_true, y_pred):
+    for t, p in zip(y_true, y_pred, strict=True):
         matrix[t, p] += 1
     return matrix
 
@@ -102,8 +109,14 @@ def test_solution_passes(check, solution):
 
 @pytest.mark.parametrize(
     "check",
-    [check_relu_backward, check_linear_backward, check_max_pool2d_backward, check_confusion_matrix,
-     check_sgd_momentum_step, check_softmax_cross_entropy],
+    [
+        check_relu_backward,
+        check_linear_backward,
+        check_max_pool2d_backward,
+        check_confusion_matrix,
+        check_sgd_momentum_step,
+        check_softmax_cross_entropy,
+    ],
 )
 def test_not_implemented_none_exception_and_not_a_function(check):
     def todo(*args):
@@ -139,7 +152,7 @@ def test_modifying_an_input_is_reported():
     failed_with(check_sgd_momentum_step(sgd_in_place), "modified its input")
 
 
-# --- relu_backward ------------------------------------------------------------------------------------------------
+# --- relu_backward --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -155,18 +168,30 @@ def test_relu_backward_hints(wrong, hint):
     failed_with(check_relu_backward(wrong), "Hint:", hint)
 
 
-# --- linear_backward ----------------------------------------------------------------------------------------------
+# --- linear_backward ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "wrong, words",
     [
-        (lambda dy, x, w: (dy @ w, x.T @ dy, dy.sum(axis=0)), ["dw", "transposed", "dy.T @ x"]),
-        (lambda dy, x, w: (dy @ w, dy.T @ x / len(x), dy.sum(axis=0)), ["dw", "averaged"]),
+        (
+            lambda dy, x, w: (dy @ w, x.T @ dy, dy.sum(axis=0)),
+            ["dw", "transposed", "dy.T @ x"],
+        ),
+        (
+            lambda dy, x, w: (dy @ w, dy.T @ x / len(x), dy.sum(axis=0)),
+            ["dw", "averaged"],
+        ),
         (lambda dy, x, w: (dy @ w, dy.T @ x, dy), ["db", "sum dy over the batch axis"]),
         (lambda dy, x, w: (dy @ w, dy.T @ x, dy.mean(axis=0)), ["db", "averaged"]),
-        (lambda dy, x, w: dy @ w, ["must return a tuple (dx, dw, db)", "array of shape"]),
-        (lambda dy, x, w: (dy @ w, dy.T @ x), ["must return a tuple (dx, dw, db)", "tuple"]),
+        (
+            lambda dy, x, w: dy @ w,
+            ["must return a tuple (dx, dw, db)", "array of shape"],
+        ),
+        (
+            lambda dy, x, w: (dy @ w, dy.T @ x),
+            ["must return a tuple (dx, dw, db)", "tuple"],
+        ),
     ],
 )
 def test_linear_backward_hints(wrong, words):
@@ -174,11 +199,13 @@ def test_linear_backward_hints(wrong, words):
 
 
 def test_linear_backward_names_the_wrong_output():
-    report = check_linear_backward(lambda dy, x, w: (dy @ w, dy.T @ x, dy.sum(axis=0) + 1))
+    report = check_linear_backward(
+        lambda dy, x, w: (dy @ w, dy.T @ x, dy.sum(axis=0) + 1)
+    )
     failed_with(report, "(db, one example")
 
 
-# --- max_pool2d_backward ------------------------------------------------------------------------------------------
+# --- max_pool2d_backward --------------------------------------------------------------
 
 
 def every_maximum(dy, x, k):
@@ -186,7 +213,9 @@ def every_maximum(dy, x, k):
     windows = x[:, :, : oh * k, : ow * k].reshape(n, c, oh, k, ow, k)
     is_max = windows == windows.max(axis=(3, 5), keepdims=True)
     dx = np.zeros_like(x)
-    dx[:, :, : oh * k, : ow * k] = (is_max * dy[:, :, :, None, :, None]).reshape(n, c, oh * k, ow * k)
+    dx[:, :, : oh * k, : ow * k] = (is_max * dy[:, :, :, None, :, None]).reshape(
+        n, c, oh * k, ow * k
+    )
     return dx
 
 
@@ -212,11 +241,14 @@ def test_max_pool2d_backward_hints(wrong, hint):
 def test_max_pool2d_backward_cases_cover_ties_and_leftovers():
     report = check_max_pool2d_backward(every_maximum)
     failed_with(report, "case 2 of 5", "appears twice")
-    full_grid_only = lambda dy, x, k: max_pool2d_backward(dy, x, k)[..., : x.shape[2] // k * k, :]  # noqa: E731
+
+    def full_grid_only(dy, x, k):
+        return max_pool2d_backward(dy, x, k)[..., : x.shape[2] // k * k, :]
+
     failed_with(check_max_pool2d_backward(full_grid_only), "last row and column")
 
 
-# --- confusion_matrix ---------------------------------------------------------------------------------------------
+# --- confusion_matrix -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -224,7 +256,10 @@ def test_max_pool2d_backward_cases_cover_ties_and_leftovers():
     [
         (lambda t, p, k: confusion_matrix(t, p, k).T, "swapped"),
         (lambda t, p, k: confusion_matrix(t, p, k) / len(t), "counts, not fractions"),
-        (lambda t, p, k: confusion_matrix(t, p, max(t.max(), p.max()) + 1), "never occurs"),
+        (
+            lambda t, p, k: confusion_matrix(t, p, max(t.max(), p.max()) + 1),
+            "never occurs",
+        ),
     ],
 )
 def test_confusion_matrix_hints(wrong, hint):
@@ -232,20 +267,28 @@ def test_confusion_matrix_hints(wrong, hint):
 
 
 def test_confusion_matrix_accepts_any_number_type_for_counts():
-    assert check_confusion_matrix(lambda t, p, k: confusion_matrix(t, p, k).astype(np.float32)).passed
-    assert check_confusion_matrix(lambda t, p, k: confusion_matrix(t, p, k).astype(np.int32)).passed
+    assert check_confusion_matrix(
+        lambda t, p, k: confusion_matrix(t, p, k).astype(np.float32)
+    ).passed
+    assert check_confusion_matrix(
+        lambda t, p, k: confusion_matrix(t, p, k).astype(np.int32)
+    ).passed
 
 
-# --- sgd_momentum_step --------------------------------------------------------------------------------------------
+# --- sgd_momentum_step ----------------------------------------------------------------
 
 
 def uphill(param, grad, velocity, lr, momentum, weight_decay):
-    new_param, velocity = sgd_momentum_step(param, grad, velocity, lr, momentum, weight_decay)
+    new_param, velocity = sgd_momentum_step(
+        param, grad, velocity, lr, momentum, weight_decay
+    )
     return param + (param - new_param), velocity
 
 
 def old_velocity(param, grad, velocity, lr, momentum, weight_decay):
-    _, new_velocity = sgd_momentum_step(param, grad, velocity, lr, momentum, weight_decay)
+    _, new_velocity = sgd_momentum_step(
+        param, grad, velocity, lr, momentum, weight_decay
+    )
     return param - lr * velocity, new_velocity
 
 
@@ -278,16 +321,26 @@ def test_sgd_momentum_step_hints(wrong, words):
 def test_sgd_momentum_step_hints_on_the_velocity():
     def right_param(fn):
         def step(param, grad, velocity, lr, momentum, weight_decay):
-            return sgd_momentum_step(param, grad, velocity, lr, momentum, weight_decay)[0], fn(
-                param, grad, velocity, lr, momentum, weight_decay)[1]
+            return sgd_momentum_step(param, grad, velocity, lr, momentum, weight_decay)[
+                0
+            ], fn(param, grad, velocity, lr, momentum, weight_decay)[1]
+
         return step
 
-    failed_with(check_sgd_momentum_step(right_param(no_weight_decay)), "weight decay is missing")
-    failed_with(check_sgd_momentum_step(right_param(no_momentum)), "old velocity is missing")
-    failed_with(check_sgd_momentum_step(right_param(other_convention)), "new_velocity", "other convention")
+    failed_with(
+        check_sgd_momentum_step(right_param(no_weight_decay)), "weight decay is missing"
+    )
+    failed_with(
+        check_sgd_momentum_step(right_param(no_momentum)), "old velocity is missing"
+    )
+    failed_with(
+        check_sgd_momentum_step(right_param(other_convention)),
+        "new_velocity",
+        "other convention",
+    )
 
 
-# --- softmax_cross_entropy ----------------------------------------------------------------------------------------
+# --- softmax_cross_entropy ------------------------------------------------------------
 
 
 def unstable(logits, labels):
@@ -302,13 +355,34 @@ def unstable(logits, labels):
 @pytest.mark.parametrize(
     "wrong, words",
     [
-        (lambda z, y: (softmax_cross_entropy(z, y)[0] * len(y), softmax_cross_entropy(z, y)[1]),
-         ["loss", "summed"]),
-        (lambda z, y: (softmax_cross_entropy(z, y)[0], softmax_cross_entropy(z, y)[1] * len(y)),
-         ["dlogits", "divided by N"]),
-        (lambda z, y: (softmax_cross_entropy(z, y)[0], -softmax_cross_entropy(z, y)[1]), ["dlogits", "sign"]),
-        (lambda z, y: (softmax_cross_entropy(z, y)[0],
-                       softmax_cross_entropy(z, y)[1] + np.eye(z.shape[1])[y] / len(y)), ["one-hot"]),
+        (
+            lambda z, y: (
+                softmax_cross_entropy(z, y)[0] * len(y),
+                softmax_cross_entropy(z, y)[1],
+            ),
+            ["loss", "summed"],
+        ),
+        (
+            lambda z, y: (
+                softmax_cross_entropy(z, y)[0],
+                softmax_cross_entropy(z, y)[1] * len(y),
+            ),
+            ["dlogits", "divided by N"],
+        ),
+        (
+            lambda z, y: (
+                softmax_cross_entropy(z, y)[0],
+                -softmax_cross_entropy(z, y)[1],
+            ),
+            ["dlogits", "sign"],
+        ),
+        (
+            lambda z, y: (
+                softmax_cross_entropy(z, y)[0],
+                softmax_cross_entropy(z, y)[1] + np.eye(z.shape[1])[y] / len(y),
+            ),
+            ["one-hot"],
+        ),
     ],
 )
 def test_softmax_cross_entropy_hints(wrong, words):
@@ -321,5 +395,9 @@ def test_softmax_cross_entropy_overflow_hint():
 
 
 def test_softmax_cross_entropy_accepts_a_0d_array_loss():
-    assert check_softmax_cross_entropy(lambda z, y: (np.asarray(softmax_cross_entropy(z, y)[0]),
-                                                     softmax_cross_entropy(z, y)[1])).passed
+    assert check_softmax_cross_entropy(
+        lambda z, y: (
+            np.asarray(softmax_cross_entropy(z, y)[0]),
+            softmax_cross_entropy(z, y)[1],
+        )
+    ).passed
