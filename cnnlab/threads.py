@@ -6,22 +6,20 @@ installed, PyTorch's own. A parallel call is as slow as its slowest thread,
 and on a machine with few cores that thread often waits for a core: one that
 another program holds, or one that an idle thread of the *other* library is
 spinning on (busy-waiting, so that its next call finds it awake: libgomp's
-threads for about 3 ms by default, OpenBLAS's longer). A kernel of a few
-hundred microseconds then takes milliseconds.
+threads for a few milliseconds by default, OpenBLAS's longer). A kernel
+that should take a fraction of a millisecond then takes milliseconds.
 
 The policy has three parts:
 
 - ``OPENBLAS_NUM_THREADS=1``: NumPy's matrix products run on the calling
   thread, and the parallel work is left to Numba's explicit ``prange`` loops,
   which the book teaches. On a shared machine with few cores, a two-thread
-  GEMM waits, call after call, for its second thread to be scheduled. On a
-  busy 2-core AMD EPYC (load average 7), chapter 4's im2col product, a
-  (16 x 144) @ (144 x 1568) float32 GEMM of 7.2 MFLOP, took a median of
-  24 ms on OpenBLAS's two threads and 0.17 ms on one (40 GFLOP/s); a
-  (64 x 576) @ (576 x 1568) GEMM took 43 ms against 1.7 ms, and even a
-  1.8 GFLOP product ran no faster on two threads. On an idle machine more
-  threads gain at most the core count, on large products only; the book's
-  matmul ceiling is measured with every core, through :func:`blas_threads`.
+  GEMM waits, call after call, for its second thread to be scheduled, and
+  the small products of the book's layers gain nothing from it; chapter 8
+  measures one thread against all of them on the reader's machine. On an
+  idle machine more threads gain at most the core count, on large products
+  only; the book's matmul ceiling is measured with every core, through
+  :func:`blas_threads`.
 - ``GOMP_SPINCOUNT=100000``: OpenMP threads spin about a millisecond (libgomp
   counts roughly 100,000 spins to the millisecond), long enough to bridge
   back-to-back calls of one library, short enough to free the core for the
