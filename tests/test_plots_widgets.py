@@ -153,6 +153,18 @@ def test_speedup_chart_with_timings_and_flops():
     assert fig.get_supxlabel() == f"Machine: {bench.machine_label()}"
 
 
+def test_speedup_chart_reads_any_timing_with_quartiles():
+    """The landing page draws timings read back from a results file, not Timings."""
+    from types import SimpleNamespace
+
+    read_back = {"a": SimpleNamespace(median=2e-3, q1=1.9e-3, q3=2.2e-3),
+                 "b": SimpleNamespace(median=1e-4, q1=0.9e-4, q3=1.1e-4)}
+    fig = charts.speedup_chart(read_back, baseline="a", flops=10**6, machine="m")
+    ax_time, _ = fig.axes
+    assert ax_time.texts[1].get_text().endswith("(20x)")
+    assert len(ax_time.containers) == 2  # the bars and the quartile whiskers
+
+
 def test_speedup_chart_needs_its_baseline():
     with pytest.raises(ValueError):
         charts.speedup_chart({"a": 1.0}, baseline="b")

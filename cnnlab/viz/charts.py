@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -28,13 +29,25 @@ def speedup_label(speedup: float) -> str:
     return f"{speedup:,.0f}x" if speedup >= 10 else f"{speedup:.2g}x"
 
 
-def _median_seconds(timing: float | bench.Timing) -> float:
-    """Seconds per call: the median of a ``bench.Timing``, or the number itself."""
-    return timing.median if isinstance(timing, bench.Timing) else float(timing)
+class Quartiles(Protocol):
+    """What a chart reads of a timing: a ``bench.Timing``, or any object with these
+    (the landing page draws timings read back from a results file)."""
+
+    @property
+    def median(self) -> float: ...
+    @property
+    def q1(self) -> float: ...
+    @property
+    def q3(self) -> float: ...
+
+
+def _median_seconds(timing: float | Quartiles) -> float:
+    """Seconds per call: the median of a timing, or the number itself."""
+    return float(timing) if isinstance(timing, (int, float)) else float(timing.median)
 
 
 def speedup_chart(
-    timings: Mapping[str, float | bench.Timing],
+    timings: Mapping[str, float | Quartiles],
     baseline: str,
     flops: int | None = None,
     title: str = "",
@@ -42,9 +55,9 @@ def speedup_chart(
 ) -> Figure:
     """Bar chart of time per call (and GFLOP/s when ``flops`` is given), log scale.
 
-    ``timings`` maps implementation names to seconds per call or to
-    ``bench.Timing`` objects (when all are Timings, the bar is the median and
-    the whisker spans the quartiles). Each bar is annotated with its speed-up
+    ``timings`` maps implementation names to seconds per call or to timings
+    with quartiles, such as ``bench.Timing`` (then the bar is the median and the
+    whisker spans the quartiles). Each bar is annotated with its speed-up
     over ``baseline``, and the figure is captioned with ``machine`` (default:
     ``bench.machine_label()``), because a timing means nothing without it.
     """
@@ -69,7 +82,7 @@ def speedup_chart(
     lo = 10 ** math.floor(math.log10(seconds.min() / 3))
     ax_time.barh(y, seconds - lo, left=lo, color="tab:blue", height=0.6)
     right_end = seconds.copy()  # labels start right of the whisker, if there is one
-    measured = [t for t in timings.values() if isinstance(t, bench.Timing)]
+    measured = [t for t in timings.values() if hasattr(t, "q1") and hasattr(t, "q3")]
     if len(measured) == len(names):  # every value is a Timing: draw its quartiles
         q1 = np.array([t.q1 for t in measured])
         q3 = np.array([t.q3 for t in measured])
