@@ -130,18 +130,18 @@ class ConvWorkload(Workload):
         self.case = case
         n, c, h, width = case.x_shape
         f, _, kh, kw = case.w_shape
-        p, s = case.padding, case.stride
+        p = case.padding
         self.x = rng.standard_normal(case.x_shape, dtype=np.float32)
         self.w = he_normal(case.w_shape, c * kh * kw, rng)
         self.b = rng.standard_normal(f, dtype=np.float32)
-        self.padding, self.stride = (p, p), (s, s)
+        self.padding = (p, p)
         out_shape = (
             n,
             f,
-            cnnlab.output_size(h, kh, s, p),
-            cnnlab.output_size(width, kw, s, p),
+            cnnlab.output_size(h, kh, 1, p),
+            cnnlab.output_size(width, kw, 1, p),
         )
-        self.flops = bench.conv2d_flops(case.x_shape, case.w_shape, s, p)
+        self.flops = bench.conv2d_flops(case.x_shape, case.w_shape, padding=p)
         self.bytes = roofline.conv2d_bytes(
             case.x_shape, case.w_shape, out_shape, ITEMSIZE
         )
@@ -150,17 +150,16 @@ class ConvWorkload(Workload):
             "w": case.w_shape,
             "out": out_shape,
             "padding": p,
-            "stride": s,
+            "stride": 1,
         }
 
         rows, filters, images = _part_counts(
             (out_shape[2], f, n), 2 * out_shape[3] * c * kh * kw, case.python_flops
         )
-        strip_rows = (rows - 1) * s + kh
-        if rows < out_shape[2] and strip_rows <= h and p % s == 0:
+        if rows < out_shape[2] and rows + kh - 1 <= h:
             # A strip of input rows without vertical padding: output rows
-            # p / s .. p / s + rows - 1 of the whole.
-            x_part, padding_part = self.x[:images, :, :strip_rows], (0, p)
+            # p .. p + rows - 1 of the whole.
+            x_part, padding_part = self.x[:images, :, : rows + kh - 1], (0, p)
         else:
             x_part, padding_part = self.x[:images], self.padding
         self.part = (
@@ -170,21 +169,20 @@ class ConvWorkload(Workload):
             padding_part,
         )
         part_flops = bench.conv2d_flops(
-            x_part.shape, self.part[1].shape, s, padding_part
+            x_part.shape, self.part[1].shape, padding=padding_part
         )
         self.fraction = part_flops / self.flops
 
     def run(self, implementation: str, part: bool = False) -> Callable[[], np.ndarray]:
         x, w, b, padding = self.part if part else (self.x, self.w, self.b, self.padding)
-        stride = self.stride
         if implementation == TORCH:
             torch = load_torch()
             tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
             return lambda: torch.nn.functional.conv2d(
-                tx, tw, tb, stride=stride, padding=padding
+                tx, tw, tb, padding=padding
             ).numpy()
         ops = cnnlab.backend(implementation)
-        return lambda: ops.conv2d(x, w, b, stride=stride, padding=padding)
+        return lambda: ops.conv2d(x, w, b, padding=padding)
 
 
 class PoolWorkload(Workload):
