@@ -329,7 +329,7 @@ def test_part_counts_grow_the_innermost_axis_first():
     assert suite_workloads._part_counts((10, 4, 3), 5, 1) == [1, 1, 1]
 
 
-@pytest.mark.parametrize("name", ["conv-512", "conv-56", "lenet-conv1"])
+@pytest.mark.parametrize("name", ["conv-512", "conv-56", "conv-1x1", "conv-s2", "lenet-conv1"])
 def test_conv_part_is_a_slice_of_the_whole_with_an_exact_fraction(name):
     for catalog in (suite.TINY_CASES, suite.CASES):
         case = catalog[name]
@@ -337,9 +337,11 @@ def test_conv_part_is_a_slice_of_the_whole_with_an_exact_fraction(name):
         x, w, b, padding = work.part
         part = work.run("numpy", part=True)()
         rows = part.shape[2]
-        top = case.padding if padding[0] == 0 else 0  # a strip without vertical padding starts at output row p
-        whole_flops = bench.conv2d_flops(case.x_shape, case.w_shape, padding=case.padding)
-        assert work.fraction == pytest.approx(bench.conv2d_flops(x.shape, w.shape, padding=padding) / whole_flops)
+        # a strip without vertical padding starts at output row p / stride
+        top = case.padding // case.stride if padding[0] == 0 else 0
+        s = case.stride
+        whole_flops = bench.conv2d_flops(case.x_shape, case.w_shape, s, case.padding)
+        assert work.fraction == pytest.approx(bench.conv2d_flops(x.shape, w.shape, s, padding) / whole_flops)
         assert 0 < work.fraction < 1
         if catalog is suite.TINY_CASES:
             whole = work.run("numpy")()
@@ -434,7 +436,8 @@ def test_numba_rates_are_direct_equivalent_where_the_backend_runs_winograd():
         if case.kind != "conv2d":
             assert not suite_run._fewer_multiplications("numba", case)
             continue
-        winograd = choose_conv_kernel(case.x_shape, case.w_shape, (1, 1)) == "winograd"
+        stride = (case.stride, case.stride)
+        winograd = choose_conv_kernel(case.x_shape, case.w_shape, stride) == "winograd"
         assert suite_run._fewer_multiplications("numba", case) == winograd
         assert suite_run._fewer_multiplications("torch", case)
         assert not suite_run._fewer_multiplications("numpy", case)

@@ -97,12 +97,17 @@ CONV_PATHS = {
     "numba blocked": ("numba", "blocked", True),
     "numba filter": ("numba", "filter", False),
     "numba filter threads": ("numba", "filter", True),
+    "numba pointwise": ("numba", "pointwise", False),
+    "numba pointwise threads": ("numba", "pointwise", True),
+    "numba im2col": ("numba", "im2col", False),
+    "numba im2col threads": ("numba", "im2col", True),
 }
 THREE_BY_THREE = {"blocked", "filter"}
+ONE_BY_ONE = {"pointwise"}
 
 
 @st.composite
-def conv_cases(draw, three_by_three=False, strided=True):
+def conv_cases(draw, three_by_three=False, strided=True, one_by_one=False):
     dtype = draw(DTYPES)
     rng = np.random.default_rng(draw(SEEDS))
     n, c, f = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 4))
@@ -110,6 +115,9 @@ def conv_cases(draw, three_by_three=False, strided=True):
     if three_by_three:
         kh = kw = 3
         h, w = (draw(st.integers(max(1, 3 - 2 * p), 8)) for p in padding)
+    elif one_by_one:
+        kh = kw = 1
+        h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
     else:
         h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
         kh, kw = (
@@ -134,7 +142,11 @@ def test_conv2d_nan_and_inf_as_in_pytorch(path, data):
     backend, kernel, on_threads = path
     three_by_three = kernel in THREE_BY_THREE
     x, w, b, stride, padding = data.draw(
-        conv_cases(three_by_three, strided=kernel in (None, "general"))
+        conv_cases(
+            three_by_three,
+            strided=kernel in (None, "general", "pointwise", "im2col"),
+            one_by_one=kernel in ONE_BY_ONE,
+        )
     )
     with contextlib.ExitStack() as stack:
         if kernel is not None:

@@ -26,6 +26,8 @@ TARGETS = {
     "L1 one channel 512x512": ((1, 1, 512, 512), (1, 1, 3, 3), 1, 1, "filter"),
     "L2 64->64 56x56": ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, "winograd"),
     "L3 LeNet 5x5": ((64, 1, 28, 28), (6, 1, 5, 5), 1, 0, "direct"),
+    "conv-1x1 bench case": ((8, 256, 56, 56), (64, 256, 1, 1), 1, 0, "pointwise"),
+    "conv-s2 bench case": ((8, 64, 56, 56), (128, 64, 3, 3), 2, 1, "im2col"),
 }
 NEIGHBOURS = {
     "many channels odd sizes": ((1, 9, 7, 11), (10, 9, 3, 3), 1, 1, "direct"),
@@ -53,8 +55,11 @@ NEIGHBOURS = {
     "direct 1x1": ((2, 4, 6, 7), (3, 4, 1, 1), 1, 0, "direct"),
     "direct 2x4 asymmetric padding": ((1, 2, 6, 9), (3, 2, 2, 4), 1, (2, 1), "direct"),
     "direct 3x3 with few filters": ((1, 16, 9, 9), (2, 16, 3, 3), 1, 1, "direct"),
-    "general stride 2": ((2, 8, 11, 13), (9, 8, 3, 3), 2, 1, "general"),
-    "general stride (1, 2)": ((1, 3, 8, 9), (2, 3, 3, 3), (1, 2), 0, "general"),
+    "im2col stride 2": ((2, 8, 11, 13), (9, 8, 3, 3), 2, 1, "im2col"),
+    "im2col stride (1, 2)": ((1, 3, 8, 9), (2, 3, 3, 3), (1, 2), 0, "im2col"),
+    "pointwise 1x1 above the threshold": ((2, 16, 9, 11), (5, 16, 1, 1), 1, 0, "pointwise"),
+    "pointwise 1x1 stride 2, padding 1": ((1, 16, 9, 12), (7, 16, 1, 1), 2, 1, "pointwise"),
+    "tiny 1x1 stays direct": ((1, 2, 3, 3), (2, 2, 1, 1), 1, 0, "direct"),
 }
 CASES = {**TARGETS, **NEIGHBOURS}
 

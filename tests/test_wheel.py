@@ -60,7 +60,8 @@ def test_the_wheel_declares_what_the_package_imports(wheel):
     required = {line.split(">")[0].split("=")[0].split("<")[0].strip().lower()
                 for line in message.get_all("Requires-Dist") or []}
     # nbformat: the student edition reads and writes notebooks with it.
-    for package in ("numpy", "numba", "matplotlib", "ipywidgets", "tqdm",
+    # scipy: Numba's np.dot, which the GEMM kernels call, links its BLAS.
+    for package in ("numpy", "numba", "scipy", "matplotlib", "ipywidgets", "tqdm",
                     "scikit-learn", "nbformat"):
         assert package in required, package
 

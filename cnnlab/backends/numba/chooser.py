@@ -28,8 +28,14 @@ name           runs when                                   how
 ``direct``     other stride 1 (any kernel size, padding,   padded-width grid, 3x3 taps
                channel count)                              (or a 5-wide kernel's rows)
                                                            unrolled, 3 filters per pass
-``general``    stride > 1                                  plain loops over a padded
-                                                           copy of x
+``pointwise``  1x1 kernel (any stride and padding),        one matrix product per
+               at least ``pointwise_min_work``             image, w (F, C) @ x[n]
+               multiply-adds                               (C, H*W), by BLAS's GEMM
+``im2col``     other stride > 1, at least                  im2col of each image into
+               ``im2col_min_work`` multiply-adds           its own buffer, then one
+                                                           GEMM per image
+``general``    other stride > 1, below                     plain loops over a padded
+               ``im2col_min_work`` multiply-adds           copy of x
 =============  ==========================================  ===========================
 
 Pooling (:func:`choose_pool_kernel`): ``max_2x2_nhwc`` for a 2x2, stride-2 maximum
@@ -53,7 +59,15 @@ import numpy as np
 from cnnlab.backends.numba.kernels.conv_blocked import CHUNK
 from cnnlab.backends.numba.kernels.winograd import TILES
 
-CONV_KERNEL_NAMES = ("general", "direct", "filter", "blocked", "winograd")
+CONV_KERNEL_NAMES = (
+    "general",
+    "direct",
+    "filter",
+    "blocked",
+    "winograd",
+    "pointwise",
+    "im2col",
+)
 """The names :func:`choose_conv_kernel` returns, from the plainest kernel up."""
 
 POOL_KERNEL_NAMES = ("nchw", "max_2x2_nchw", "nhwc", "max_2x2_nhwc")
@@ -99,6 +113,16 @@ class Thresholds:
     winograd_max_channels: int = 64
     winograd_min_filters: int = 32
     winograd_min_points: int = 16 * 16 * TILES
+    # The GEMM kernels from this many multiply-adds. A BLAS call packs its
+    # operands before it multiplies, which on the tiniest inputs costs more than
+    # the direct kernel's whole loop; past that, one GEMM per image beat a direct
+    # 1x1 loop on every shape measured, BLAS's register-blocked product more than
+    # a register-blocked Numba loop (accumulators in L1, not in registers) did.
+    pointwise_min_work: int = 1 << 10
+    # im2col + GEMM beat the general loops on every stride > 1 shape measured,
+    # down to a few dozen multiply-adds: the general kernel's padded copy of x
+    # alone costs more. The threshold stays so that the rule is visible here.
+    im2col_min_work: int = 0
 
 
 THRESHOLDS = Thresholds()
@@ -127,12 +151,16 @@ def choose_conv_kernel(
     shapes alone (as in the benchmark) assume it. See the module docstring
     for the table of kernels.
     """
-    if stride != (1, 1):
-        return "general"
     (n, c, h, w), (f, _, kh, kw) = x_shape, w_shape
+    t = THRESHOLDS
+    # about the multiply-adds (padding ignored)
+    work = n * f * c * kh * kw * -(-h // stride[0]) * -(-w // stride[1])
+    if (kh, kw) == (1, 1) and work >= t.pointwise_min_work:
+        return "pointwise"
+    if stride != (1, 1):
+        return "im2col" if work >= t.im2col_min_work else "general"
     if (kh, kw) != (3, 3):
         return "direct"
-    t = THRESHOLDS
     if c == 1 and f == 1 and n * h * w >= t.filter_min_points:
         return "filter"
     winograd_shape = (

@@ -23,6 +23,7 @@ from cnnlab.backends.numba.kernels import (
     conv_blocked,
     conv_direct,
     conv_filter,
+    conv_gemm,
     conv_general,
     dense,
     pool,
@@ -84,12 +85,38 @@ def _conv_winograd(x, w, b, stride: Pair, padding: Pair, out: np.ndarray) -> Non
     winograd.conv2d_3x3(x, w, b, padding, out)
 
 
+def _conv_pointwise(x, w, b, stride: Pair, padding: Pair, out: np.ndarray) -> None:
+    # A 1x1 window sees one input pixel: pad, then keep every stride-th pixel.
+    if padding != (0, 0):
+        x = pad2d(x, padding)
+    x = np.ascontiguousarray(x[:, :, :: stride[0], :: stride[1]])
+    n, f = out.shape[0], out.shape[1]
+    threads = chooser.use_threads(out.size * w[0].size)
+    kernel = (
+        conv_gemm.conv2d_pointwise if threads else conv_gemm.conv2d_pointwise_serial
+    )
+    kernel(x.reshape(n, x.shape[1], -1), w.reshape(f, -1), b, out.reshape(n, f, -1))
+
+
+def _conv_im2col(x, w, b, stride: Pair, padding: Pair, out: np.ndarray) -> None:
+    n, f, _, out_w = out.shape
+    kh, kw = w.shape[2], w.shape[3]
+    args = (x, w.reshape(f, -1), b, kh, kw, *stride, *padding, out_w)
+    if chooser.use_threads(out.size * w[0].size):
+        workers = min(numba.get_num_threads(), n)
+        conv_gemm.conv2d_im2col(*args, out.reshape(n, f, -1), workers)
+    else:
+        conv_gemm.conv2d_im2col_serial(*args, out.reshape(n, f, -1))
+
+
 CONV_KERNELS: dict[str, Callable[..., None]] = {
     "general": _conv_general,
     "direct": _conv_direct,
     "filter": _conv_filter,
     "blocked": _conv_blocked,
     "winograd": _conv_winograd,
+    "pointwise": _conv_pointwise,
+    "im2col": _conv_im2col,
 }
 """Each convolution kernel, by the chooser's names."""
 

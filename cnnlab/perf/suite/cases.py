@@ -35,7 +35,8 @@ class BenchCase:
 
     ``kind`` is one of:
 
-    - "conv2d": x (N, C, H, W) with weights ``w_shape`` (F, C, KH, KW), stride 1;
+    - "conv2d": x (N, C, H, W) with weights ``w_shape`` (F, C, KH, KW) at
+      ``stride``, with ``padding``;
     - "max_pool2d": a ``pool`` x ``pool`` window, stride ``pool``, on x stored
       as (N, H, W, C) if ``channels_last``;
     - "lenet": the forward pass of :func:`cnnlab.nn.lenet` on x;
@@ -51,6 +52,7 @@ class BenchCase:
     x_shape: tuple[int, int, int, int]
     w_shape: tuple[int, int, int, int] | None = None
     padding: int = 0
+    stride: int = 1
     pool: int = 2
     python_flops: int = PYTHON_FLOPS
     batch_size: int = 32
@@ -94,6 +96,23 @@ CASES = {
             (8, 64, 56, 56),
             (64, 64, 3, 3),
             padding=1,
+        ),
+        BenchCase(
+            "conv-1x1",
+            "a ResNet bottleneck's 1x1 layer: batch 8, 256 -> 64 channels, 56x56",
+            "conv2d",
+            (8, 256, 56, 56),
+            (64, 256, 1, 1),
+        ),
+        BenchCase(
+            "conv-s2",
+            "a ResNet downsampling layer: batch 8, 64 -> 128 channels, 56x56 -> "
+            "28x28, 3x3, stride 2, padding 1",
+            "conv2d",
+            (8, 64, 56, 56),
+            (128, 64, 3, 3),
+            padding=1,
+            stride=2,
         ),
         BenchCase(
             "lenet-conv1",
@@ -153,6 +172,8 @@ TINY_CASES = {
     for case in [
         _shrunk("conv-512", (1, 1, 16, 16), 500),
         _shrunk("conv-56", (2, 4, 6, 6), 2_000, w_shape=(4, 4, 3, 3)),
+        _shrunk("conv-1x1", (2, 8, 6, 6), 2_000, w_shape=(4, 8, 1, 1)),
+        _shrunk("conv-s2", (2, 4, 7, 7), 2_000, w_shape=(6, 4, 3, 3)),
         _shrunk("lenet-conv1", (2, 1, 12, 12), 2_000),
         _shrunk("maxpool", (2, 3, 6, 6), 20),
         _shrunk("maxpool-cl", (2, 3, 6, 6), 20),

@@ -74,7 +74,8 @@ def _fewer_multiplications(implementation: str, case: BenchCase) -> bool:
         # imported here: it loads Numba, which --help and the other cases do not need
         from cnnlab.backends.numba.chooser import choose_conv_kernel
 
-        kernel = choose_conv_kernel(case.x_shape, case.w_shape, (1, 1))
+        stride = (case.stride, case.stride)
+        kernel = choose_conv_kernel(case.x_shape, case.w_shape, stride)
         return kernel == "winograd"
     return False
 

@@ -130,18 +130,18 @@ class ConvWorkload(Workload):
         self.case = case
         n, c, h, width = case.x_shape
         f, _, kh, kw = case.w_shape
-        p = case.padding
+        p, s = case.padding, case.stride
         self.x = rng.standard_normal(case.x_shape, dtype=np.float32)
         self.w = he_normal(case.w_shape, c * kh * kw, rng)
         self.b = rng.standard_normal(f, dtype=np.float32)
-        self.padding = (p, p)
+        self.padding, self.stride = (p, p), (s, s)
         out_shape = (
             n,
             f,
-            cnnlab.output_size(h, kh, 1, p),
-            cnnlab.output_size(width, kw, 1, p),
+            cnnlab.output_size(h, kh, s, p),
+            cnnlab.output_size(width, kw, s, p),
         )
-        self.flops = bench.conv2d_flops(case.x_shape, case.w_shape, padding=p)
+        self.flops = bench.conv2d_flops(case.x_shape, case.w_shape, s, p)
         self.bytes = roofline.conv2d_bytes(
             case.x_shape, case.w_shape, out_shape, ITEMSIZE
         )
@@ -150,16 +150,17 @@ class ConvWorkload(Workload):
             "w": case.w_shape,
             "out": out_shape,
             "padding": p,
-            "stride": 1,
+            "stride": s,
         }
 
         rows, filters, images = _part_counts(
             (out_shape[2], f, n), 2 * out_shape[3] * c * kh * kw, case.python_flops
         )
-        if rows < out_shape[2] and rows + kh - 1 <= h:
+        strip_rows = (rows - 1) * s + kh
+        if rows < out_shape[2] and strip_rows <= h and p % s == 0:
             # A strip of input rows without vertical padding: output rows
-            # p .. p + rows - 1 of the whole.
-            x_part, padding_part = self.x[:images, :, : rows + kh - 1], (0, p)
+            # p / s .. p / s + rows - 1 of the whole.
+            x_part, padding_part = self.x[:images, :, :strip_rows], (0, p)
         else:
             x_part, padding_part = self.x[:images], self.padding
         self.part = (
@@ -169,20 +170,21 @@ class ConvWorkload(Workload):
             padding_part,
         )
         part_flops = bench.conv2d_flops(
-            x_part.shape, self.part[1].shape, padding=padding_part
+            x_part.shape, self.part[1].shape, s, padding_part
         )
         self.fraction = part_flops / self.flops
 
     def run(self, implementation: str, part: bool = False) -> Callable[[], np.ndarray]:
         x, w, b, padding = self.part if part else (self.x, self.w, self.b, self.padding)
+        stride = self.stride
         if implementation == TORCH:
             torch = load_torch()
             tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
             return lambda: torch.nn.functional.conv2d(
-                tx, tw, tb, padding=padding
+                tx, tw, tb, stride=stride, padding=padding
             ).numpy()
         ops = cnnlab.backend(implementation)
-        return lambda: ops.conv2d(x, w, b, padding=padding)
+        return lambda: ops.conv2d(x, w, b, stride=stride, padding=padding)
 
 
 class PoolWorkload(Workload):
