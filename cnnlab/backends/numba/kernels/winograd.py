@@ -10,20 +10,19 @@ g (3x3) and one channel,
 
 with the constant matrices ``BT``, ``G`` and ``AT`` below. Summing over channels
 commutes with the output transform, so for each of the 36 positions ``xi`` of the
-transformed tile the sum over channels is a matrix product: M[xi] (F, tiles) = U[xi] (F,
-C) @ V[xi] (C, tiles), with U = G g G^T (once per call) and V = B^T d B. The products do
-most of the work, in the register-blocked loop of
-:mod:`cnnlab.backends.numba.kernels.conv_blocked`: the inner loop runs over ``TILES``
-tiles (a compile-time constant), with 4 filters x 4 channels of U in a tuple, in
-registers.
+transformed tile the sum over channels is a matrix product: M[xi] (F, tiles) =
+U[xi] (F, C) @ V[xi] (C, tiles), with U = G g G^T (once per call) and V = B^T d B.
+The products do most of the work. They run as BLAS's GEMM (``np.dot``, on the
+calling thread): its register-blocked micro-kernel keeps a block of M in registers
+across the whole sum, which a Numba loop, whose accumulators stay in memory, does not.
 
-Work items are blocks of ``TILES`` consecutive tiles of the whole batch. Each
-transforms its input tiles into V, multiplies, and transforms M back into
-outputs, in scratch buffers allocated once per call, one per thread. The
-products run with ``xi`` outermost, so the V[:, xi] that every filter reads
-(C x TILES floats, 16 KiB for 64 channels) stays in the L1 cache; with the
-filters outermost, V would be read again from L2 and L3 for every block of
-filters.
+Work items are blocks of ``TILES`` to ``SPAN`` = 2 ``TILES`` consecutive tiles of the
+whole batch, enough columns for GEMM to run near its best. Each gathers the 6x6
+patches of its tiles (0 in the padding: x is not copied),
+transforms them into V, multiplies, and transforms M back into outputs, in
+scratch buffers allocated once per call, one per thread. Gathering a patch is a
+scalar copy; every transform after it is a loop over the block's tiles, with the
+tile index last in every buffer, so that it runs in SIMD lanes.
 
 Accuracy: B^T and A^T hold constants up to 8, and G fractions down to
 1/24, so rounding errors grow more than in the direct method; the tests
@@ -36,8 +35,8 @@ from __future__ import annotations
 import numpy as np
 from numba import get_num_threads, get_thread_id, njit, prange
 
-TILES = 64  # tiles per work item, and the trip count of every inner loop
-BLOCK = 4  # filters per pass, and channels per pass, of the matrix products
+TILES = 64  # work items hold TILES to 2 * TILES tiles (fewer if the batch is small)
+SPAN = 2 * TILES  # the most tiles per work item: the columns of its 36 products
 
 BT = np.array(
     [
@@ -72,16 +71,18 @@ AT = np.array(
 )
 
 
+# (G kron G)[6 i + j, 3 a + b] = G[i, a] G[j, b]: (G g G^T)[i, j] for all (i, j) at once
+GG = np.kron(G, G)
+
+
 def filter_transform(w: np.ndarray) -> np.ndarray:
     """U = G g G^T for every filter and channel: w (F, C, 3, 3) -> (36, F, C).
 
-    Position xi = 6 * row + column.
+    Position xi = 6 * row + column; float64, one matrix product for all filters.
     """
-    # (F, C, 3, 6): g G^T, row by row
-    gw = np.tensordot(w.astype(np.float64), G, axes=([3], [1]))
-    # (F, C, 6, 6), indexed [f, c, column, row]
-    ggw = np.tensordot(gw, G, axes=([2], [1]))
-    return ggw.transpose(3, 2, 0, 1).reshape(36, w.shape[0], w.shape[1])
+    n_filters, channels = w.shape[0], w.shape[1]
+    flat = w.reshape(n_filters * channels, 9).astype(np.float64)
+    return (GG @ flat.T).reshape(36, n_filters, channels)
 
 
 # The constants of the transforms as float32: in Numba, a float32 times a Python int or
@@ -103,6 +104,19 @@ def _bt(d0, d1, d2, d3, d4, d5):
 
 
 @njit(cache=True, inline="always")
+def _bt_column(flat, j, p):
+    """B^T d_p[:, j], where flat[(6 i + j) * SPAN + p] = d_p[i, j]."""
+    return _bt(
+        flat[j * SPAN + p],
+        flat[(6 + j) * SPAN + p],
+        flat[(12 + j) * SPAN + p],
+        flat[(18 + j) * SPAN + p],
+        flat[(24 + j) * SPAN + p],
+        flat[(30 + j) * SPAN + p],
+    )
+
+
+@njit(cache=True, inline="always")
 def _at(m0, m1, m2, m3, m4, m5):
     """A^T m for one column (or row) of 6 products."""
     a, b, c, d = m1 + m2, m1 - m2, m3 + m4, m3 - m4
@@ -120,171 +134,163 @@ def _segment(t, t_end, tiles_h, tiles_w):
     return image, ty, tx0, min(tiles_w - tx0, t_end - t)
 
 
-@njit(cache=True, fastmath={"contract"})
-def _input_transform(xp, t0, n_tiles, tiles_h, tiles_w, v):
-    """v[c, xi, p] <- (B^T d B)[xi] of tile t0 + p on channel c.
+@njit(cache=True)
+def _gather(x, c, ph, pw, t0, t_end, tiles_h, tiles_w, d):
+    """d[6 i + j, t - t0] <- x[n, c, 4 ty + i - ph, 4 tx + j - pw] of tile t.
 
-    xp is (N, C, 4 tiles_h + 2, 4 tiles_w + 2).
-
-    The 36 outputs of a tile go to one flat view of v at offsets ``xi * TILES``,
-    constants LLVM can see: then all stores count as one stream in its run-time overlap
-    checks, few enough to vectorize the loop over tiles.
+    Tiles t0 ... t_end - 1, numbered across the batch; 0 outside x (its padding).
     """
-    t_end = min(t0 + TILES, n_tiles)
-    flat = v.reshape(-1)
+    height, width = x.shape[2], x.shape[3]
     t = t0
     while t < t_end:
         image, ty, tx0, count = _segment(t, t_end, tiles_h, tiles_w)
-        for c in range(xp.shape[1]):
-            rows = xp[image, c, 4 * ty : 4 * ty + 6, 4 * tx0 :]
-            r0, r1, r2, r3, r4, r5 = (
-                rows[0],
-                rows[1],
-                rows[2],
-                rows[3],
-                rows[4],
-                rows[5],
-            )
-            vc = flat[c * 36 * TILES + t - t0 :]
+        for i in range(6):
+            y = 4 * ty + i - ph
+            if y < 0 or y >= height:
+                for j in range(6):
+                    d[6 * i + j, t - t0 : t - t0 + count] = 0
+                continue
+            row, di = x[image, c, y], d[6 * i : 6 * i + 6, t - t0 :]
+            d0, d1, d2, d3, d4, d5 = di[0], di[1], di[2], di[3], di[4], di[5]
             for q in range(count):
-                x = 4 * q
-                # B^T d: the 6 rows combined, column by column ...
-                k0 = _bt(r0[x], r1[x], r2[x], r3[x], r4[x], r5[x])
-                k1 = _bt(
-                    r0[x + 1], r1[x + 1], r2[x + 1], r3[x + 1], r4[x + 1], r5[x + 1]
-                )
-                k2 = _bt(
-                    r0[x + 2], r1[x + 2], r2[x + 2], r3[x + 2], r4[x + 2], r5[x + 2]
-                )
-                k3 = _bt(
-                    r0[x + 3], r1[x + 3], r2[x + 3], r3[x + 3], r4[x + 3], r5[x + 3]
-                )
-                k4 = _bt(
-                    r0[x + 4], r1[x + 4], r2[x + 4], r3[x + 4], r4[x + 4], r5[x + 4]
-                )
-                k5 = _bt(
-                    r0[x + 5], r1[x + 5], r2[x + 5], r3[x + 5], r4[x + 5], r5[x + 5]
-                )
-                # ... then (B^T d) B: the 6 columns combined, row by row.
-                for a in range(6):
-                    out = _bt(k0[a], k1[a], k2[a], k3[a], k4[a], k5[a])
-                    for b in range(6):
-                        vc[(6 * a + b) * TILES + q] = out[b]
+                col = 4 * (tx0 + q) - pw
+                if col >= 0 and col + 6 <= width:
+                    d0[q], d1[q], d2[q] = row[col], row[col + 1], row[col + 2]
+                    d3[q], d4[q], d5[q] = row[col + 3], row[col + 4], row[col + 5]
+                else:
+                    for j in range(6):
+                        inside = 0 <= col + j < width
+                        di[j, q] = row[col + j] if inside else 0
         t += count
-
-
-@njit(cache=True, inline="always")
-def _weights(u, xi, f0, c0):
-    """U[xi] of filters f0 ... f0 + 3 and channels c0 ... c0 + 3, in registers."""
-    a, b, c, d = (
-        u[xi, f0, c0:],
-        u[xi, f0 + 1, c0:],
-        u[xi, f0 + 2, c0:],
-        u[xi, f0 + 3, c0:],
-    )
-    return (
-        a[0],
-        a[1],
-        a[2],
-        a[3],
-        b[0],
-        b[1],
-        b[2],
-        b[3],
-        c[0],
-        c[1],
-        c[2],
-        c[3],
-        d[0],
-        d[1],
-        d[2],
-        d[3],
-    )
-
-
-@njit(cache=True, fastmath={"contract"})
-def _multiply(u, v, m):
-    """m[f, xi, p] = sum over c of u[xi, f, c] * v[c, xi, p], blocked 4 x 4.
-
-    36 products (F, C) @ (C, TILES).
-    """
-    # xi outermost: V[:, xi] (C x TILES floats) stays in L1 while every filter uses it
-    for xi in range(36):
-        for f0 in range(0, m.shape[0], BLOCK):
-            a0, a1, a2, a3 = m[f0, xi], m[f0 + 1, xi], m[f0 + 2, xi], m[f0 + 3, xi]
-            for p in range(TILES):
-                a0[p] = a1[p] = a2[p] = a3[p] = 0
-            for c0 in range(0, v.shape[0], BLOCK):
-                w = _weights(u, xi, f0, c0)
-                v0, v1, v2, v3 = v[c0, xi], v[c0 + 1, xi], v[c0 + 2, xi], v[c0 + 3, xi]
-                for p in range(TILES):
-                    x0, x1, x2, x3 = v0[p], v1[p], v2[p], v3[p]
-                    # One chain per output: each step is one fused multiply-add.
-                    a0[p] = a0[p] + w[0] * x0 + w[1] * x1 + w[2] * x2 + w[3] * x3
-                    a1[p] = a1[p] + w[4] * x0 + w[5] * x1 + w[6] * x2 + w[7] * x3
-                    a2[p] = a2[p] + w[8] * x0 + w[9] * x1 + w[10] * x2 + w[11] * x3
-                    a3[p] = a3[p] + w[12] * x0 + w[13] * x1 + w[14] * x2 + w[15] * x3
 
 
 @njit(cache=True)
-def _output_transform(m, b, t0, n_tiles, tiles_h, tiles_w, out):
-    """out[n, f, 4 ty + r, 4 tx + s] <- (A^T M A)[r, s] + b[f] for the block's tiles.
+def _scatter(y, f, bias, t0, t_end, tiles_h, tiles_w, out):
+    """out[n, f, 4 ty + r, 4 tx + s] <- y[4 r + s, t - t0] + bias of tile t.
 
-    out's sides are multiples of 4.
+    Only the part of each tile inside out.
     """
-    t_end = min(t0 + TILES, n_tiles)
+    out_h, out_w = out.shape[2], out.shape[3]
     t = t0
     while t < t_end:
         image, ty, tx0, count = _segment(t, t_end, tiles_h, tiles_w)
-        for f in range(out.shape[1]):
-            mf, bias = m[f], b[f]
-            rows = out[image, f, 4 * ty : 4 * ty + 4]
-            for q in range(count):
-                x, p = 4 * (tx0 + q), t - t0 + q
-                # A^T M: the 6 rows of M combined, column by column ...
-                k0 = _at(mf[0, p], mf[6, p], mf[12, p], mf[18, p], mf[24, p], mf[30, p])
-                k1 = _at(mf[1, p], mf[7, p], mf[13, p], mf[19, p], mf[25, p], mf[31, p])
-                k2 = _at(mf[2, p], mf[8, p], mf[14, p], mf[20, p], mf[26, p], mf[32, p])
-                k3 = _at(mf[3, p], mf[9, p], mf[15, p], mf[21, p], mf[27, p], mf[33, p])
-                k4 = _at(
-                    mf[4, p], mf[10, p], mf[16, p], mf[22, p], mf[28, p], mf[34, p]
-                )
-                k5 = _at(
-                    mf[5, p], mf[11, p], mf[17, p], mf[23, p], mf[29, p], mf[35, p]
-                )
-                # ... then (A^T M) A: the 6 columns combined, row by row.
-                for r in range(4):
-                    y = _at(k0[r], k1[r], k2[r], k3[r], k4[r], k5[r])
-                    for s in range(4):
-                        rows[r, x + s] = bias + y[s]
+        for r in range(min(4, out_h - 4 * ty)):
+            row, yr = out[image, f, 4 * ty + r], y[4 * r : 4 * r + 4]
+            y0, y1, y2, y3 = (
+                yr[0, t - t0 :],
+                yr[1, t - t0 :],
+                yr[2, t - t0 :],
+                yr[3, t - t0 :],
+            )
+            # whole tiles first, in a loop without branches, then a cut one at the edge
+            whole = min(count, (out_w - 4 * tx0) // 4)
+            dst = row[4 * tx0 :]
+            for q in range(whole):
+                dst[4 * q] = y0[q] + bias
+                dst[4 * q + 1] = y1[q] + bias
+                dst[4 * q + 2] = y2[q] + bias
+                dst[4 * q + 3] = y3[q] + bias
+            for q in range(whole, count):
+                for s in range(out_w - 4 * (tx0 + q)):
+                    dst[4 * q + s] = yr[s, t - t0 + q] + bias
         t += count
+
+
+@njit(cache=True, fastmath={"contract"})
+def _input_transform(d, vs, v, c, n):
+    """v[xi, c, p] <- (B^T d_p B)[xi] for p < n, where d[6 i + j, p] = d_p[i, j].
+
+    d and vs are (36, SPAN), vs scratch; xi = 6 * row + column. Both are read through
+    flat views at offsets ``k * SPAN + p``, constants LLVM can see: then all loads
+    count as one stream and all stores as another in its run-time overlap checks, and
+    the loop over tiles vectorizes. The rows of v, at offsets it cannot see, get one
+    copy loop each.
+    """
+    df, vf = d.reshape(-1), vs.reshape(-1)
+    for p in range(n):
+        # B^T d: the 6 rows combined, column by column ...
+        k0, k1, k2 = _bt_column(df, 0, p), _bt_column(df, 1, p), _bt_column(df, 2, p)
+        k3, k4, k5 = _bt_column(df, 3, p), _bt_column(df, 4, p), _bt_column(df, 5, p)
+        # ... then (B^T d) B: the 6 columns combined, row by row.
+        for a in range(6):
+            out = _bt(k0[a], k1[a], k2[a], k3[a], k4[a], k5[a])
+            for b in range(6):
+                vf[(6 * a + b) * SPAN + p] = out[b]
+    for xi in range(36):
+        row, src = v[xi, c], vs[xi]
+        for p in range(n):
+            row[p] = src[p]
+
+
+@njit(cache=True, fastmath={"contract"})
+def _output_transform(m, f, k, y, n):
+    """y[4 r + s, p] <- (A^T M_p A)[r, s] for p < n, with M_p = m[:, f, p].
+
+    k and y are (36, SPAN) scratch, written through flat views as in
+    :func:`_input_transform`; six loops read six rows of m each.
+    """
+    kf, yf = k.reshape(-1), y.reshape(-1)
+    # A^T M: the 6 rows combined, column by column ...
+    for j in range(6):
+        m0, m1, m2 = m[j, f], m[6 + j, f], m[12 + j, f]
+        m3, m4, m5 = m[18 + j, f], m[24 + j, f], m[30 + j, f]
+        for p in range(n):
+            column = _at(m0[p], m1[p], m2[p], m3[p], m4[p], m5[p])
+            for r in range(4):
+                kf[(6 * r + j) * SPAN + p] = column[r]
+    # ... then (A^T M) A: the 6 columns combined, row by row.
+    for p in range(n):
+        for r in range(4):
+            a = 6 * r * SPAN + p
+            row = _at(
+                kf[a],
+                kf[a + SPAN],
+                kf[a + 2 * SPAN],
+                kf[a + 3 * SPAN],
+                kf[a + 4 * SPAN],
+                kf[a + 5 * SPAN],
+            )
+            for s in range(4):
+                yf[(4 * r + s) * SPAN + p] = row[s]
 
 
 @njit(parallel=True, cache=True)
 def conv2d_winograd_blocks(
-    xp: np.ndarray,
+    x: np.ndarray,
+    ph: int,
+    pw: int,
     u: np.ndarray,
     b: np.ndarray,
+    tiles: int,
+    d: np.ndarray,
     v: np.ndarray,
     m: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """out (N, F4, 4 tiles_h, 4 tiles_w) <- F(4x4, 3x3) of xp with U u (36, F4, C4).
+    """out (N, F, OH, OW) <- F(4x4, 3x3) of x (N, C, H, W) with U u (36, F, C).
 
-    xp is (N, C4, 4 tiles_h + 2, 4 tiles_w + 2).
-
-    C4 and F4 are multiples of BLOCK (zero channels and filters added). v (threads, C4,
-    36, TILES) and m (threads, F4, 36, TILES) are scratch, one slice per thread:
-    allocated once per call, because allocating them per block (a megabyte or so) costs
-    page faults every time.
+    Padding (ph, pw); blocks of ``tiles`` <= SPAN tiles. d (threads, 3, 36, SPAN), v
+    (threads, 36, C, tiles) and m (threads, 36, F, tiles) are scratch, one slice per
+    thread: allocated once per call, because allocating them per block (a megabyte
+    or so) costs page faults every time.
     """
-    tiles_h, tiles_w = out.shape[2] // 4, out.shape[3] // 4
+    tiles_h, tiles_w = -(-out.shape[2] // 4), -(-out.shape[3] // 4)
     n_tiles = out.shape[0] * tiles_h * tiles_w
-    for block in prange(-(-n_tiles // TILES)):
-        t0, thread = block * TILES, get_thread_id()
-        _input_transform(xp, t0, n_tiles, tiles_h, tiles_w, v[thread])
-        _multiply(u, v[thread], m[thread])
-        _output_transform(m[thread], b, t0, n_tiles, tiles_h, tiles_w, out)
+    for block in prange(-(-n_tiles // tiles)):
+        t0, thread = block * tiles, get_thread_id()
+        t_end = min(t0 + tiles, n_tiles)
+        patches, k, y = d[thread, 0], d[thread, 1], d[thread, 2]
+        vt, mt = v[thread], m[thread]
+        for c in range(x.shape[1]):
+            _gather(x, c, ph, pw, t0, t_end, tiles_h, tiles_w, patches)
+            _input_transform(patches, k, vt, c, t_end - t0)
+        # a shorter block multiplies whole buffers too: the unused columns, made 0
+        vt[:, :, t_end - t0 :] = 0
+        for xi in range(36):
+            np.dot(u[xi], vt[xi], mt[xi])
+        for f in range(out.shape[1]):
+            _output_transform(mt, f, k, y, t_end - t0)
+            _scatter(y, f, b[f], t0, t_end, tiles_h, tiles_w, out)
 
 
 def conv2d_3x3(
@@ -293,37 +299,32 @@ def conv2d_3x3(
     b: np.ndarray,
     padding: tuple[int, int],
     out: np.ndarray | None = None,
+    *,
+    block_tiles: int = SPAN,
 ) -> np.ndarray:
     """Stride-1 3x3 convolution by F(4x4, 3x3): x (N, C, H, W) -> out (N, F, OH, OW).
 
-    w is (F, C, 3, 3), b (F,).
-
-    Pads x to whole tiles and to a multiple of BLOCK channels (one copy), and
-    the filters to a multiple of BLOCK. Computes straight into ``out`` (or a
-    new array) when OH and OW are multiples of 4 and F of BLOCK, else into a
-    larger array whose (N, F, OH, OW) part is copied out.
+    w is (F, C, 3, 3), b (F,); computes straight into ``out`` (or a new array).
+    Work items hold at most ``block_tiles`` (<= SPAN) tiles; the tests make them
+    small, to put every seam between blocks into small shapes.
     """
     n, channels, height, width = x.shape
-    n_filters = w.shape[0]
     ph, pw = padding
     out_h, out_w = height + 2 * ph - 2, width + 2 * pw - 2
-    tiles_h, tiles_w = -(-out_h // 4), -(-out_w // 4)
-    c4, f4 = -(-channels // BLOCK) * BLOCK, -(-n_filters // BLOCK) * BLOCK
-    xp = np.zeros((n, c4, 4 * tiles_h + 2, 4 * tiles_w + 2), x.dtype)
-    xp[:, :channels, ph : ph + height, pw : pw + width] = x
-    u = np.zeros((36, f4, c4), x.dtype)
-    u[:, :n_filters, :channels] = filter_transform(w)
-    b4 = np.zeros(f4, x.dtype)
-    b4[:n_filters] = b
     if out is None:
-        out = np.empty((n, n_filters, out_h, out_w), x.dtype)
+        out = np.empty((n, w.shape[0], out_h, out_w), x.dtype)
+    n_tiles = n * -(-out_h // 4) * -(-out_w // 4)
+    if n_tiles == 0 or w.shape[0] == 0:
+        return out
     threads = get_num_threads()
-    v = np.empty((threads, c4, 36, TILES), x.dtype)
-    m = np.empty((threads, f4, 36, TILES), x.dtype)
-    if (f4, 4 * tiles_h, 4 * tiles_w) == (n_filters, out_h, out_w):
-        conv2d_winograd_blocks(xp, u, b4, v, m, out)
-    else:
-        whole = np.empty((n, f4, 4 * tiles_h, 4 * tiles_w), x.dtype)
-        conv2d_winograd_blocks(xp, u, b4, v, m, whole)
-        out[...] = whole[:, :n_filters, :out_h, :out_w]
+    # whole rounds of blocks, one per thread, of at most block_tiles tiles each: with
+    # SPAN, more than TILES once the batch has threads * SPAN tiles
+    most = max(1, min(block_tiles, SPAN))
+    blocks = threads * -(-n_tiles // (threads * most))
+    tiles = -(-n_tiles // blocks)
+    u = filter_transform(w).astype(x.dtype)
+    d = np.empty((threads, 3, 36, SPAN), x.dtype)
+    v = np.empty((threads, 36, channels, tiles), x.dtype)
+    m = np.empty((threads, 36, w.shape[0], tiles), x.dtype)
+    conv2d_winograd_blocks(x, ph, pw, u, b.astype(x.dtype), tiles, d, v, m, out)
     return out
