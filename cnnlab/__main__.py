@@ -1,4 +1,4 @@
-"""Command line: ``python -m cnnlab bench|machine [options]``.
+"""Command line: ``python -m cnnlab bench|tune|machine [options]``.
 
 ``python -m cnnlab COMMAND --help`` describes each command.
 """
@@ -10,10 +10,11 @@ import json
 import sys
 
 from cnnlab.perf.suite import cli as bench_cli
+from cnnlab.perf.suite import tune
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``python -m cnnlab`` and its ``bench`` and ``machine`` commands."""
+    """The parser of ``python -m cnnlab`` and its commands."""
     parser = argparse.ArgumentParser(
         prog="python -m cnnlab", description="Tools of the cnnlab book."
     )
@@ -23,6 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="time every backend on standard CNN workloads and chart the results",
     )
     bench_cli.add_arguments(bench)
+    tuning = commands.add_parser(
+        "tune",
+        help="race the numba kernels on the bench's convolutions; print the choices",
+        description="Tune the numba backend on the standard convolution cases: race "
+        "every kernel that applies, keep the fastest in this machine's tuning file "
+        "(see cnnlab.backends.numba.tuner), and print what was chosen.",
+    )
+    tune.add_arguments(tuning)
     machine = commands.add_parser(
         "machine",
         help="print this machine's measured ceilings (peak, bandwidth, matmul)",
@@ -61,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "machine":
         return _machine_command(args)
+    if args.command == "tune":
+        return tune.main(args)
     return bench_cli.main(args)
 
 

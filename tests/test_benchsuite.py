@@ -176,11 +176,16 @@ def test_results_schema(tiny_results):
         for name, impl in case["implementations"].items():
             assert {"label", "median_s", "q1_s", "q3_s", "spread", "gflops", "extrapolated", "fraction",
                     "speedup_vs_python", "direct_equivalent"} <= set(impl)
-            numba_winograd = name == "numba" and case["kind"] == "conv2d" and (
-                choose_conv_kernel(
-                    tuple(case["shapes"]["x"]), tuple(case["shapes"]["w"]), (1, 1)
-                ) == "winograd"
-            )
+            if name == "numba" and case["kind"] == "conv2d":
+                # the JSON says which kernel ran: here the static table's (no tuning in tests)
+                stride = (case["shapes"]["stride"],) * 2
+                assert impl["kernel"] == choose_conv_kernel(
+                    tuple(case["shapes"]["x"]), tuple(case["shapes"]["w"]), stride
+                )
+                assert impl["kernel_source"] in ("static", "only")
+            else:
+                assert "kernel" not in impl
+            numba_winograd = name == "numba" and impl.get("kernel") == "winograd"
             torch_conv = name == "torch" and case["kind"] == "conv2d"
             assert impl["direct_equivalent"] == (torch_conv or numba_winograd)
             assert impl["q1_s"] <= impl["median_s"] <= impl["q3_s"]
@@ -214,6 +219,7 @@ def test_summary_table(tiny_results):
     assert text.splitlines()[-1].startswith("* timed on a part of the input")
     assert max(map(len, text.splitlines())) <= 100
     assert table.values["conv-56", "python"]["speedup"] == 1.0
+    assert "numba (direct)" in text and "numba (kernel): the kernel" in text
 
 
 def test_roofline_table_holds_each_case_to_its_roof(tiny_results):
@@ -298,7 +304,9 @@ def test_summary_table_compares_with_torch_when_it_ran(tiny_results):
     first["implementations"]["torch"] = {**numba, "label": "torch (reference)", "median_s": 4 * numba["median_s"]}
     lines = repr(suite.summary_table(faked)).splitlines()
     assert lines[0].split()[-2:] == ["vs", "torch"]
-    numba_rows = [line.split() for line in lines if line.split()[1:2] == ["numba"]]
+    # "numba (direct)": the kernel that ran, on the convolution cases
+    numba_rows = [[word for word in line.split() if not word.startswith("(")]
+                  for line in lines if line.split()[1:2] == ["numba"]]
     assert numba_rows[0][0] == first["name"] and numba_rows[0][-1] == "4x"
     assert all(len(row) == len(numba_rows[0]) - 1 for row in numba_rows[1:])  # no torch, no ratio
 
@@ -433,14 +441,11 @@ def test_roofline_chart_without_points_draws_the_roof():
 
 def test_numba_rates_are_direct_equivalent_where_the_backend_runs_winograd():
     for case in suite.CASES.values():
-        if case.kind != "conv2d":
-            assert not suite_run._fewer_multiplications("numba", case)
-            continue
-        stride = (case.stride, case.stride)
-        winograd = choose_conv_kernel(case.x_shape, case.w_shape, stride) == "winograd"
-        assert suite_run._fewer_multiplications("numba", case) == winograd
-        assert suite_run._fewer_multiplications("torch", case)
-        assert not suite_run._fewer_multiplications("numpy", case)
+        for kernel in ("winograd", "direct", "im2col"):
+            winograd = case.kind == "conv2d" and kernel == "winograd"
+            assert suite_run._fewer_multiplications("numba", case, {"kernel": kernel}) == winograd
+        assert suite_run._fewer_multiplications("torch", case, {}) == (case.kind == "conv2d")
+        assert not suite_run._fewer_multiplications("numpy", case, {})
 
 
 def test_roofline_chart_with_cache_roof_matmul_line_and_direct_equivalent_points():

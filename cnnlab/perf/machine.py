@@ -40,10 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab import threads
+from cnnlab.host import cache_dir, cpu_name, read_cpuinfo
 from cnnlab.perf import bench
 from cnnlab.perf.fma_peak import fma_peak_gflops
 from cnnlab.perf.stream import stream_bandwidth_gbs
-from cnnlab.perf.system_info import cpu_name, read_cpuinfo
 
 __all__ = ["MachineProfile", "profile", "measure", "cache_dir", "machine_key"]
 
@@ -52,17 +52,6 @@ FMA_UNITS_ASSUMED = 2
 """FMA units per core that the theoretical estimate assumes (most recent x86 cores)."""
 AGREE_WITHIN = 0.15
 """Measured and theoretical peaks "agree" when they differ by less than this share."""
-
-
-def cache_dir() -> Path:
-    """Where profiles are cached: ``$CNNLAB_CACHE_DIR``.
-
-    Else ``$XDG_CACHE_HOME/cnnlab``, or ``~/.cache/cnnlab``.
-    """
-    if os.environ.get("CNNLAB_CACHE_DIR"):
-        return Path(os.environ["CNNLAB_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "cnnlab"
 
 
 def _cache_bytes(level: int) -> int | None:

@@ -16,29 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab.host import cpu_name, read_cpuinfo
+
 __all__ = ["machine_info", "machine_label", "read_cpuinfo", "cpu_name"]
 
 CPU_FLAGS_OF_INTEREST = ("avx", "avx2", "fma", "avx512f")
-
-
-def read_cpuinfo() -> dict[str, str]:
-    """The first processor's entries of /proc/cpuinfo (Linux), else {}."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            text = f.read().split("\n\n")[0]
-    except OSError:
-        return {}
-    entries = (line.split(":", 1) for line in text.splitlines() if ":" in line)
-    return {key.strip(): value.strip() for key, value in entries}
-
-
-def cpu_name(cpuinfo: dict[str, str]) -> str:
-    return (
-        cpuinfo.get("model name")
-        or platform.processor()
-        or platform.machine()
-        or "unknown CPU"
-    )
 
 
 def _blas_name() -> str | None:

@@ -2,11 +2,18 @@
 
 The Numba backend has several kernels for one operator, the rungs of chapter 9.
 They give the same values up to rounding and differ only in speed, and which one is
-fastest depends on the shapes. Every rule and every threshold is here, so a reader
-sees which kernel runs for which input, and why. The choosers return a kernel's
+fastest depends on the shapes and on the machine. The choosers return a kernel's
 *name*; :mod:`cnnlab.backends.numba.forward` and :mod:`cnnlab.backends.numba.backward`
 look the name up and run that kernel. Forcing a kernel (as the tests do) is
 replacing a chooser by one that returns a fixed name.
+
+For a convolution big enough to matter, the choice is measured:
+:mod:`cnnlab.backends.numba.tuner` races every kernel :func:`conv_candidates` lists,
+on the reader's machine, and keeps the fastest. The rules below are the **static
+table**: what runs for calls too small to race, and for every call when
+``CNNLAB_AUTOTUNE=0``. Its thresholds were set where the faster kernel changed on
+one development machine; on another CPU the crossovers move, which is why the tuner
+measures instead.
 
 Convolution (:func:`choose_conv_kernel`):
 
@@ -31,9 +38,10 @@ name           runs when                                   how
 ``pointwise``  1x1 kernel (any stride and padding),        one matrix product per
                at least ``pointwise_min_work``             image, w (F, C) @ x[n]
                multiply-adds                               (C, H*W), by BLAS's GEMM
-``im2col``     other stride > 1, at least                  im2col of each image into
-               ``im2col_min_work`` multiply-adds           its own buffer, then one
-                                                           GEMM per image
+``im2col``     other stride > 1, at least                  x split into its stride
+               ``im2col_min_work`` multiply-adds           phases, im2col of blocks of
+                                                           rows from them, one GEMM
+                                                           per block
 ``general``    other stride > 1, below                     plain loops over a padded
                ``im2col_min_work`` multiply-adds           copy of x
 =============  ==========================================  ===========================
@@ -76,14 +84,13 @@ POOL_KERNEL_NAMES = ("nchw", "max_2x2_nchw", "nhwc", "max_2x2_nhwc")
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Every shape threshold of the choosers, in one table.
+    """Every shape threshold of the static table, in one place.
 
-    Each was measured on one machine, timing the candidate kernels in
-    interleaved rounds (one run of each in turn, round after round, so a change in
-    the machine's load falls on all of them alike), and set where the faster
-    kernel changed. Another machine may put these crossovers elsewhere; the issue
-    on kernel autotuning replaces this table with measurements on the reader's own
-    machine.
+    Each was set where the faster kernel changed when the candidates were timed in
+    interleaved rounds on one development machine. Another machine may put these
+    crossovers elsewhere: for convolutions big enough to race, the autotuner
+    (:mod:`cnnlab.backends.numba.tuner`) measures on the reader's machine instead.
+    The thread thresholds are not raced.
     """
 
     # Multiply-adds (conv2d, linear) or elements read (pooling, softmax) from which
@@ -173,6 +180,35 @@ def choose_conv_kernel(
     if min(c, f) >= t.blocked_min_channels and n * h * w >= t.blocked_min_points:
         return "blocked"
     return "direct"
+
+
+def conv_candidates(
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    stride: tuple[int, int],
+    values_fit_winograd: bool = True,
+) -> list[str]:
+    """Every kernel that computes this convolution: what the autotuner races.
+
+    :mod:`cnnlab.backends.numba.tuner` times them on the reader's machine; the
+    order here is only the order they race in. Kernels are left out only where
+    they cannot run (Winograd on values that could overflow it) or cannot win
+    (the filter kernel reads x once per filter; the general loops on stride 1,
+    where the direct kernel does the same work with its taps unrolled).
+    """
+    c, (kh, kw) = x_shape[1], w_shape[2:]
+    if (kh, kw) == (1, 1):
+        return ["pointwise", "direct"] if stride == (1, 1) else ["pointwise", "im2col"]
+    if stride != (1, 1):
+        return ["im2col", "general"]
+    if (kh, kw) != (3, 3):
+        return ["direct", "im2col"]
+    names = ["direct", "blocked"]
+    if c == 1:
+        names.append("filter")
+    if values_fit_winograd:
+        names.append("winograd")
+    return names
 
 
 def is_channels_last(x: np.ndarray) -> bool:

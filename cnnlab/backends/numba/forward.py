@@ -11,6 +11,8 @@ all threads, is decided in :mod:`cnnlab.backends.numba.chooser`.
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 from collections.abc import Callable
 
@@ -18,13 +20,14 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
-from cnnlab.backends.numba import chooser
+from cnnlab.backends.numba import chooser, tuner
 from cnnlab.backends.numba.kernels import (
     conv_blocked,
     conv_direct,
     conv_filter,
     conv_gemm,
     conv_general,
+    conv_phases,
     dense,
     pool,
     winograd,
@@ -99,14 +102,9 @@ def _conv_pointwise(x, w, b, stride: Pair, padding: Pair, out: np.ndarray) -> No
 
 
 def _conv_im2col(x, w, b, stride: Pair, padding: Pair, out: np.ndarray) -> None:
-    n, f, _, out_w = out.shape
-    kh, kw = w.shape[2], w.shape[3]
-    args = (x, w.reshape(f, -1), b, kh, kw, *stride, *padding, out_w)
-    if chooser.use_threads(out.size * w[0].size):
-        workers = min(numba.get_num_threads(), n)
-        conv_gemm.conv2d_im2col(*args, out.reshape(n, f, -1), workers)
-    else:
-        conv_gemm.conv2d_im2col_serial(*args, out.reshape(n, f, -1))
+    threads = chooser.use_threads(out.size * w[0].size)
+    workers = numba.get_num_threads() if threads else 1
+    conv_phases.conv2d(x, w, b, stride, padding, out, workers)
 
 
 CONV_KERNELS: dict[str, Callable[..., None]] = {
@@ -121,6 +119,77 @@ CONV_KERNELS: dict[str, Callable[..., None]] = {
 """Each convolution kernel, by the chooser's names."""
 
 
+def conv_key(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Pair) -> str:
+    """The tuner's key of a convolution: everything its fastest kernel depends on."""
+    threads = numba.get_num_threads()
+    return _conv_key(x.dtype.char, x.shape, w.shape, stride, padding, threads)
+
+
+@functools.lru_cache(maxsize=1024)
+def _conv_key(dtype: str, x_shape, w_shape, stride, padding, threads: int) -> str:
+    # cached: asked on every call, and the same few shapes come back in a network
+    return (
+        f"conv2d {np.dtype(dtype).name} x={'x'.join(map(str, x_shape))} "
+        f"w={'x'.join(map(str, w_shape))} stride={stride[0]}x{stride[1]} "
+        f"padding={padding[0]}x{padding[1]} threads={threads}"
+    )
+
+
+class _Race:
+    """Runs each candidate kernel on one call's arrays, into one scratch output."""
+
+    def __init__(self, x, w, b, stride: Pair, padding: Pair, out_shape) -> None:
+        self.args = (x, w, b, stride, padding)
+        self.out_shape = out_shape
+        self.scratch: np.ndarray | None = None
+
+    def __call__(self, name: str) -> None:
+        if self.scratch is None:  # allocated only if a race runs
+            self.scratch = np.empty(self.out_shape, self.args[0].dtype)
+        CONV_KERNELS[name](*self.args, self.scratch)
+
+
+def _choose_conv(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    stride: Pair,
+    padding: Pair,
+    out_shape,
+    values_fit_winograd: bool = True,
+) -> tuner.Choice:
+    """The kernel for this convolution: raced once per key, or from the static table.
+
+    Winograd's check of the values (three reductions over x) runs only when
+    Winograd is the kernel chosen; if the values could overflow it, the choice is
+    made again without it.
+    """
+    shapes = (x.shape, w.shape, stride, values_fit_winograd)
+    static = chooser.choose_conv_kernel(*shapes)
+    candidates = chooser.conv_candidates(*shapes)
+    if static not in candidates:  # a kernel forced on the static table (tests)
+        return tuner.Choice(static, "static")
+    work = math.prod(out_shape) * w[0].size
+    key = functools.partial(conv_key, x, w, stride, padding)
+    race = _Race(x, w, b, stride, padding, out_shape)
+    choice = tuner.choose(key, candidates, static, work, race)
+    if choice.name == "winograd" and not chooser.winograd_stays_finite(x, w, b):
+        return _choose_conv(x, w, b, stride, padding, out_shape, False)
+    return choice
+
+
+def _conv_arrays(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    dtype = args.dtype
+    xc = np.ascontiguousarray(args.x, dtype=dtype)
+    wc = np.ascontiguousarray(args.w, dtype=dtype)
+    bias = (
+        np.zeros(wc.shape[0], dtype)
+        if args.b is None
+        else np.ascontiguousarray(args.b, dtype=dtype)
+    )
+    return xc, wc, bias
+
+
 def conv2d(
     x: ArrayLike,
     w: ArrayLike,
@@ -130,27 +199,32 @@ def conv2d(
 ) -> np.ndarray:
     """2-D cross-correlation: x (N, C, H, W), w (F, C, KH, KW) -> (N, F, OH, OW).
 
-    The kernel is chosen by shape in :mod:`cnnlab.backends.numba.chooser`, and by
-    value only where Winograd would be: NaN, inf and huge values take a direct
-    kernel.
+    The kernel is the fastest on this machine for these shapes, measured once and
+    cached (:mod:`cnnlab.backends.numba.tuner`; :func:`conv2d_kernel` says which).
+    By value only where Winograd would be: NaN, inf and huge values take another.
     """
     args = validate_conv2d(x, w, b, stride, padding)
-    dtype = args.dtype
-    xc = np.ascontiguousarray(args.x, dtype=dtype)
-    wc = np.ascontiguousarray(args.w, dtype=dtype)
-    bias = (
-        np.zeros(wc.shape[0], dtype)
-        if args.b is None
-        else np.ascontiguousarray(args.b, dtype=dtype)
-    )
-    out = np.empty(args.out_shape, dtype)
-    name = chooser.choose_conv_kernel(xc.shape, wc.shape, args.stride)
-    if name == "winograd" and not chooser.winograd_stays_finite(xc, wc, bias):
-        name = chooser.choose_conv_kernel(
-            xc.shape, wc.shape, args.stride, values_fit_winograd=False
-        )
-    CONV_KERNELS[name](xc, wc, bias, args.stride, args.padding, out)
+    xc, wc, bias = _conv_arrays(args)
+    choice = _choose_conv(xc, wc, bias, args.stride, args.padding, args.out_shape)
+    out = np.empty(args.out_shape, args.dtype)
+    CONV_KERNELS[choice.name](xc, wc, bias, args.stride, args.padding, out)
     return out
+
+
+def conv2d_kernel(
+    x: ArrayLike,
+    w: ArrayLike,
+    b: ArrayLike | None = None,
+    stride: PairLike = 1,
+    padding: PairLike = 0,
+) -> tuner.Choice:
+    """Which kernel :func:`conv2d` runs for these arguments, and how it was chosen.
+
+    Tunes the call first if it is big enough and new to this machine.
+    """
+    args = validate_conv2d(x, w, b, stride, padding)
+    xc, wc, bias = _conv_arrays(args)
+    return _choose_conv(xc, wc, bias, args.stride, args.padding, args.out_shape)
 
 
 POOL_KERNELS: dict[str, tuple[Callable[..., None], Callable[..., None]]] = {

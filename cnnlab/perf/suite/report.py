@@ -224,6 +224,8 @@ def cases_roofline_chart(
 def summary_table(results: dict[str, Any]) -> tables.Table:
     """A table: case, implementation, median time, GFLOP/s and speed-up.
 
+    The numba rows of convolutions name the kernel that ran, as "numba (winograd)".
+
     When PyTorch ran, a last column gives each implementation's speed-up
     over it on the same case: its median divided into torch's, so above 1x
     is faster than PyTorch. ``values[(case, implementation)]`` holds the
@@ -241,9 +243,10 @@ def summary_table(results: dict[str, Any]) -> tables.Table:
         for name, impl in impls.items():
             star = " *" if impl["extrapolated"] else ""
             dagger = " †" if impl.get("direct_equivalent") else ""
+            kernel = f" ({impl['kernel']})" if impl.get("kernel") else ""
             row = [
                 case["name"],
-                name,
+                name + kernel,
                 bench.format_time(impl["median_s"]) + star,
                 f"{impl['gflops']:.3g}{dagger}",
                 speedup_label(base / impl["median_s"]),
@@ -262,7 +265,16 @@ def summary_table(results: dict[str, Any]) -> tables.Table:
             }
     notes = [EXTRAPOLATED_NOTE] if _any_implementation(results, "extrapolated") else []
     if _any_implementation(results, "direct_equivalent"):
-        notes.append("† direct-equivalent: the direct algorithm's FLOPs over the time")
+        notes.append(
+            "† direct-equivalent GFLOP/s: the direct algorithm's FLOPs over the time"
+        )
+        peak = results.get("ceilings", {}).get("peak_gflops")
+        if peak:
+            notes.append(
+                f"  beside the measured FMA peak of this machine: {peak:.3g} GFLOP/s"
+            )
+    if _any_implementation(results, "kernel"):
+        notes.insert(0, "numba (kernel): the kernel the numba backend chose to run")
     return tables.Table(header, rows, notes=notes, values=values)
 
 

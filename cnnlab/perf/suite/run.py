@@ -58,11 +58,26 @@ def available_backends() -> list[str]:
     return [*cnnlab.BACKENDS, *([TORCH] if torch_available() else [])]
 
 
-def _fewer_multiplications(implementation: str, case: BenchCase) -> bool:
+def _numba_conv_kernel(case: BenchCase, work: Any) -> dict[str, str]:
+    """The kernel the numba backend runs on a conv2d case, and how it was chosen.
+
+    Asking tunes the case first if it is new to this machine, so the race
+    never falls inside the timings.
+    """
+    # imported here: it loads Numba, which --help and the other cases do not need
+    from cnnlab.backends.numba.forward import conv2d_kernel
+
+    choice = conv2d_kernel(work.x, work.w, work.b, work.stride, work.padding)
+    return {"kernel": choice.name, "kernel_source": choice.source}
+
+
+def _fewer_multiplications(
+    implementation: str, case: BenchCase, kernel: dict[str, str]
+) -> bool:
     """Whether the implementation may do fewer multiplications than direct.
 
     PyTorch's convolutions may use Winograd or FFT algorithms, and the numba
-    backend chooses Winograd F(4x4,3x3) for some shapes: their rate is then
+    backend's tuner may choose Winograd F(4x4,3x3): their rate is then
     "direct-equivalent" (the direct algorithm's FLOPs over the time) and may
     pass the compute roof.
     """
@@ -70,14 +85,7 @@ def _fewer_multiplications(implementation: str, case: BenchCase) -> bool:
         return False
     if implementation == TORCH:
         return True
-    if implementation == "numba":
-        # imported here: it loads Numba, which --help and the other cases do not need
-        from cnnlab.backends.numba.chooser import choose_conv_kernel
-
-        stride = (case.stride, case.stride)
-        kernel = choose_conv_kernel(case.x_shape, case.w_shape, stride)
-        return kernel == "winograd"
-    return False
+    return implementation == "numba" and kernel.get("kernel") == "winograd"
 
 
 def _implementation_result(
@@ -86,6 +94,7 @@ def _implementation_result(
     flops: int,
     fraction: float,
     case: BenchCase,
+    kernel: dict[str, str],
 ) -> dict[str, Any]:
     """Times of the whole case, and the rate.
 
@@ -94,7 +103,7 @@ def _implementation_result(
     median = timing.median / fraction
     return {
         "label": label(implementation),
-        "direct_equivalent": _fewer_multiplications(implementation, case),
+        "direct_equivalent": _fewer_multiplications(implementation, case, kernel),
         "median_s": median,
         "q1_s": timing.q1 / fraction,
         "q3_s": timing.q3 / fraction,
@@ -105,6 +114,7 @@ def _implementation_result(
         "measured_median_s": timing.median,
         "samples": len(timing.samples),
         "calls_per_sample": timing.number,
+        **(kernel if implementation == "numba" else {}),
     }
 
 
@@ -113,6 +123,11 @@ def run_case(
 ) -> dict[str, Any]:
     """Check and time one case on each implementation; its entry of the results."""
     work = WORKLOADS[case.kind](case, np.random.default_rng(0))
+    kernel = (
+        _numba_conv_kernel(case, work)
+        if case.kind == "conv2d" and "numba" in backends
+        else {}
+    )
     fractions = {
         name: (work.fraction if name == "python" else 1.0) for name in backends
     }
@@ -124,7 +139,9 @@ def run_case(
 
     timings = bench.compare(dict(candidates), repeat=repeat, min_time=min_time)
     implementations = {
-        name: _implementation_result(name, timing, work.flops, fractions[name], case)
+        name: _implementation_result(
+            name, timing, work.flops, fractions[name], case, kernel
+        )
         for name, timing in timings.items()
     }
     if "python" in implementations:

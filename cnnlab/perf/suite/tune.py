@@ -1,0 +1,153 @@
+"""``python -m cnnlab tune``: the autotuner's choices for the suite's convolutions.
+
+The numba backend races its kernels the first time it meets a convolution
+(:mod:`cnnlab.backends.numba.tuner`). :func:`tune_cases` makes it meet each
+convolution case of :data:`~cnnlab.perf.suite.cases.CASES` now, on the case's
+own arrays, and :func:`tuning_table` shows the winner of each race, the median
+time of every kernel that ran in it, and what the static table would have
+chosen. Chapter 9 prints this table for the reader's machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cnnlab.perf import bench
+from cnnlab.perf.suite.cases import CASES
+from cnnlab.perf.suite.workloads import ConvWorkload
+from cnnlab.viz import tables
+
+__all__ = ["TunedCase", "tune_cases", "tuning_table", "add_arguments", "main"]
+
+CONV_CASES = tuple(name for name, case in CASES.items() if case.kind == "conv2d")
+"""The standard cases the tuner has a choice in: the convolutions."""
+
+
+@dataclass(frozen=True)
+class TunedCase:
+    """One case's tuning: the kernel chosen, how, each candidate's median time."""
+
+    case: str
+    kernel: str
+    source: str
+    times_s: dict[str, float]
+    static: str
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+def tune_cases(
+    names: Sequence[str] | None = None, retune: bool = False
+) -> list[TunedCase]:
+    """Tune the numba backend on each convolution case in ``names`` (default: all).
+
+    With ``retune``, cases tuned before are raced again. ``seconds`` is the time
+    the choice took, race included.
+    """
+    from cnnlab.backends.numba import chooser, forward, tuner
+
+    tuned = []
+    for name in names or CONV_CASES:
+        case = CASES[name]
+        if case.kind != "conv2d" or case.w_shape is None:
+            raise ValueError(f"case {name!r} is not a convolution: {case.kind}")
+        work = ConvWorkload(case, np.random.default_rng(0))
+        x, w, b, stride, padding = work.x, work.w, work.b, work.stride, work.padding
+        if retune:
+            tuner.forget([forward.conv_key(x, w, stride, padding)])
+        start = time.perf_counter()
+        choice = forward.conv2d_kernel(x, w, b, stride, padding)
+        seconds = time.perf_counter() - start
+        static = chooser.choose_conv_kernel(case.x_shape, case.w_shape, work.stride)
+        tuned.append(
+            TunedCase(name, choice.name, choice.source, choice.times_s, static, seconds)
+        )
+    return tuned
+
+
+def _others(row: TunedCase) -> str:
+    """How much slower each other candidate ran: "direct 1.5x, blocked 1.8x"."""
+    best = row.times_s.get(row.kernel)
+    if not best:
+        return ""
+    return ", ".join(
+        f"{name} {time_s / best:.2g}x"
+        for name, time_s in row.times_s.items()
+        if name != row.kernel
+    )
+
+
+def tuning_table(tuned: Sequence[TunedCase]) -> tables.Table:
+    """One row per case: the kernel chosen, its median, how, and the others' times.
+
+    The last column divides each other candidate's median by the chosen one's.
+    """
+    rows = [
+        [
+            row.case,
+            row.kernel,
+            bench.format_time(row.times_s[row.kernel]) if row.times_s else "",
+            row.source,
+            row.static,
+            _others(row),
+        ]
+        for row in tuned
+    ]
+    return tables.Table(
+        ["case", "kernel", "median", "how", "table", "the others took"],
+        rows,
+        notes=[
+            "how: tuned = raced now, cached = raced earlier on this machine,",
+            "static = the chooser's table decided (small call, or CNNLAB_AUTOTUNE=0);",
+            "table: what the static table would run; the others: time / kernel's time",
+        ],
+        values={row.case: row.as_dict() for row in tuned},
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m cnnlab tune``."""
+    parser.add_argument(
+        "--cases",
+        type=_case_names,
+        default=list(CONV_CASES),
+        help=f"comma-separated cases (default: all of {', '.join(CONV_CASES)})",
+    )
+    parser.add_argument(
+        "--retune",
+        action="store_true",
+        help="race the kernels again, even for cases tuned before on this machine",
+    )
+
+
+def _case_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in CONV_CASES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown case {', '.join(map(repr, unknown)) or repr(text)}; "
+            f"choose from {', '.join(CONV_CASES)}"
+        )
+    return names
+
+
+def main(args: argparse.Namespace) -> int:
+    """Tune the chosen cases and print the table; returns the exit code."""
+    from cnnlab.backends.numba import tuner
+
+    if not tuner.enabled():
+        print("CNNLAB_AUTOTUNE=0: the static table decides; nothing is tuned.")
+    start = time.perf_counter()
+    tuned = tune_cases(args.cases, retune=args.retune)
+    print(tuning_table(tuned))
+    print(f"{time.perf_counter() - start:.1f} s; choices kept in {tuner.cache_path()}")
+    return 0

@@ -1,0 +1,181 @@
+"""The autotuner: every kernel it may pick agrees with the reference, its choices are
+cached per machine, and CNNLAB_AUTOTUNE=0 hands the choice back to the static table."""
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import reference
+from cnnlab.backends.numba import chooser, forward, tuner
+
+
+def random(shape, seed, dtype=np.float32):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+@pytest.fixture
+def tuning(monkeypatch, tmp_path):
+    """Autotuning on, for every call however small, with a cache folder of its own."""
+    monkeypatch.setenv("CNNLAB_AUTOTUNE", "1")
+    monkeypatch.setenv("CNNLAB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(tuner, "MIN_WORK", 0)
+    monkeypatch.setattr(tuner, "_loaded", None)  # a new process: nothing read yet
+    monkeypatch.setattr(tuner, "_entries", {})
+    monkeypatch.setattr(tuner, "_unreadable", set())
+    return tmp_path
+
+
+def new_process(monkeypatch):
+    monkeypatch.setattr(tuner, "_loaded", None)
+    monkeypatch.setattr(tuner, "_entries", {})
+
+
+@st.composite
+def conv_calls(draw):
+    """Shapes where several kernels apply: 3x3, 1x1, 5x5, strides 1 and 2, one channel."""
+    kh = draw(st.sampled_from([1, 3, 3, 5]))
+    n, c, f = draw(st.integers(1, 2)), draw(st.sampled_from([1, 3, 8, 9])), draw(st.integers(1, 9))
+    h, w = draw(st.integers(kh, 15)), draw(st.integers(kh, 15))
+    stride = draw(st.sampled_from([(1, 1), (1, 1), (2, 2), (2, 1)]))
+    padding = draw(st.sampled_from([(0, 0), (1, 1), (2, 1)]))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    x, wt = random((n, c, h, w), seed, dtype), random((f, c, kh, kh), seed + 1, dtype)
+    return x, wt, random(f, seed + 2, dtype), stride, padding
+
+
+@given(call=conv_calls())
+def test_every_candidate_kernel_gives_the_reference_values(call):
+    """Results never depend on the tuner's choice: each path, forced, agrees."""
+    x, w, b, stride, padding = call
+    expected = reference.conv2d(x, w, b, stride, padding)
+    tol = 1e-4 if x.dtype == np.float32 else 1e-10
+    candidates = chooser.conv_candidates(x.shape, w.shape, stride)
+    assert chooser.choose_conv_kernel(x.shape, w.shape, stride) in candidates
+    for name in candidates:
+        out = np.empty(expected.shape, x.dtype)
+        forward.CONV_KERNELS[name](x, w, b, stride, padding, out)
+        np.testing.assert_allclose(
+            out, expected, rtol=tol, atol=tol * max(1.0, np.abs(expected).max()), err_msg=name
+        )
+
+
+def test_the_first_call_races_and_later_calls_read_the_cache(tuning, monkeypatch):
+    x, w, b = random((2, 8, 12, 12), 0), random((8, 8, 3, 3), 1), random(8, 2)
+    first = forward.conv2d_kernel(x, w, b, padding=1)
+    assert first.source == "tuned"
+    assert set(first.times_s) == set(chooser.conv_candidates(x.shape, w.shape, (1, 1)))
+    assert first.name == next(iter(first.times_s))  # the fastest wins
+    saved = json.loads(tuner.cache_path().read_text())
+    (key,) = saved["entries"]
+    assert "x=2x8x12x12" in key and "stride=1x1" in key and "threads=" in key
+    assert saved["entries"][key]["ranking"][0] == first.name
+    assert forward.conv2d_kernel(x, w, b, padding=1).source == "cached"
+    new_process(monkeypatch)
+    again = forward.conv2d_kernel(x, w, b, padding=1)
+    assert (again.name, again.source) == (first.name, "cached")
+    np.testing.assert_allclose(
+        forward.conv2d(x, w, b, padding=1), reference.conv2d(x, w, b, padding=(1, 1)), atol=1e-4
+    )
+
+
+def test_other_shapes_and_dtypes_are_tuned_separately(tuning):
+    x, w = random((1, 4, 9, 9), 0), random((5, 4, 3, 3), 1)
+    forward.conv2d(x, w, padding=1)
+    forward.conv2d(x.astype(np.float64), w.astype(np.float64), padding=1)
+    forward.conv2d(x, w, stride=2, padding=1)
+    assert len(tuner.cached_entries()) == 3
+
+
+def test_cached_choices_are_taken_from_the_file(tuning, monkeypatch):
+    """A ranking written by an earlier session decides, without a race."""
+    x, w = random((1, 8, 10, 10), 0), random((8, 8, 3, 3), 1)
+    key = forward.conv_key(x, w, (1, 1), (1, 1))
+    ranking = ["blocked", "direct", "winograd"]
+    tuner.cache_path().write_text(json.dumps(
+        {"schema": tuner.SCHEMA_VERSION, "entries": {key: {"ranking": ranking, "times_s": {}}}}
+    ))
+    monkeypatch.setattr(tuner, "_race", lambda *args: pytest.fail("raced a cached call"))
+    assert forward.conv2d_kernel(x, w, padding=1).name == "blocked"
+
+
+def test_winograd_is_skipped_where_values_could_overflow_it(tuning):
+    """A cached Winograd win does not reach a NaN: the next kernel runs, NaN stays local."""
+    x, w = random((1, 8, 10, 10), 0), random((8, 8, 3, 3), 1)
+    key = forward.conv_key(x, w, (1, 1), (1, 1))
+    ranking = ["winograd", "direct", "blocked"]
+    tuner.cache_path().write_text(json.dumps(
+        {"schema": tuner.SCHEMA_VERSION, "entries": {key: {"ranking": ranking, "times_s": {}}}}
+    ))
+    assert forward.conv2d_kernel(x, w, padding=1).name == "winograd"
+    x[0, 3, 0, 0] = np.nan
+    assert forward.conv2d_kernel(x, w, padding=1).name == "direct"
+    out = forward.conv2d(x, w, padding=1)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(reference.conv2d(x, w, padding=(1, 1))))
+    assert np.isnan(out[0, :, :2, :2]).all() and not np.isnan(out[0, :, 3:, 3:]).any()
+
+
+def test_a_ranking_without_a_candidate_is_raced_again(tuning):
+    x, w = random((1, 8, 10, 10), 0), random((8, 8, 3, 3), 1)
+    key = forward.conv_key(x, w, (1, 1), (1, 1))
+    tuner.cache_path().write_text(json.dumps(
+        {"schema": tuner.SCHEMA_VERSION, "entries": {key: {"ranking": ["direct"], "times_s": {}}}}
+    ))
+    assert forward.conv2d_kernel(x, w, padding=1).source == "tuned"
+    assert "winograd" in tuner.cached_entries()[key]["ranking"]
+
+
+def test_autotune_off_uses_the_static_table_and_writes_nothing(tuning, monkeypatch):
+    monkeypatch.setenv("CNNLAB_AUTOTUNE", "0")
+    x, w = random((2, 8, 12, 12), 0), random((8, 8, 3, 3), 1)
+    choice = forward.conv2d_kernel(x, w, padding=1)
+    assert choice == tuner.Choice(chooser.choose_conv_kernel(x.shape, w.shape, (1, 1)), "static")
+    forward.conv2d(x, w, padding=1)
+    assert not tuner.cache_path().exists()
+
+
+def test_small_calls_are_not_raced(tuning, monkeypatch):
+    monkeypatch.setattr(tuner, "MIN_WORK", 10**9)
+    x, w = random((1, 8, 6, 6), 0), random((8, 8, 3, 3), 1)
+    assert forward.conv2d_kernel(x, w, padding=1).source == "static"
+
+
+def test_an_unreadable_tuning_file_is_left_as_it_is(tuning):
+    path = tuner.cache_path()
+    path.write_text("{ not json")
+    x, w = random((1, 4, 9, 9), 0), random((5, 4, 3, 3), 1)
+    with pytest.warns(UserWarning, match="cannot be read"):
+        choice = forward.conv2d_kernel(x, w, padding=1)
+    assert choice.source == "tuned"
+    assert path.read_text() == "{ not json"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once per file, not on every call
+        assert forward.conv2d_kernel(x, w, padding=1).source == "cached"  # kept in memory
+
+
+def test_the_cache_file_is_keyed_by_machine_and_software(tuning, monkeypatch):
+    before = tuner.cache_path()
+    monkeypatch.setattr(tuner, "_machine_text", lambda: '{"cpu": "another CPU", "cores": 64}')
+    assert tuner.cache_path() != before and tuner.cache_path().parent == before.parent
+
+
+def test_tune_command_prints_the_table_and_rejects_unknown_cases(tuning, monkeypatch):
+    from cnnlab.perf.suite import cases, tune
+
+    monkeypatch.setattr(tune, "CASES", cases.TINY_CASES)
+    tuned = tune.tune_cases(["conv-56", "conv-s2"])
+    assert [row.case for row in tuned] == ["conv-56", "conv-s2"]
+    assert all(row.source == "tuned" and row.kernel in row.times_s for row in tuned)
+    assert [row.source for row in tune.tune_cases(["conv-56"])] == ["cached"]
+    assert tune.tune_cases(["conv-56"], retune=True)[0].source == "tuned"
+    text = str(tune.tuning_table(tuned))
+    assert "conv-s2" in text and max(map(len, text.splitlines())) <= 100
+    bad = subprocess.run(
+        [sys.executable, "-m", "cnnlab", "tune", "--cases", "conv-9"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "unknown case 'conv-9'" in bad.stderr
