@@ -45,8 +45,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check cnnlab
 	$(BIN)/mypy
 
+# One test process per core (pytest-xdist), each taking whole files, so a kernel
+# is compiled once per process rather than once per test.
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest -n auto --dist loadfile tests
 
 notebooks: $(STAMP)
 	$(BIN)/python -m pytest --nbval-lax notebooks

@@ -131,9 +131,21 @@ def test_chapter_has_two_to_four_exercises(path):
     assert all(c.source.startswith("check_") and "\n" not in c.source for c in checks), "one checker call per check"
 
 
+@pytest.fixture(scope="module")
+def measurements(tmp_path_factory):
+    """A cache folder for the machine profile and benchmark the chapters measure.
+
+    Not the book's: tests run beside each other (pytest -n), and a profile measured
+    on a busy machine must not become the ceilings the book quotes.
+    """
+    return tmp_path_factory.mktemp("cnnlab-cache")
+
+
 @pytest.mark.slow
-def test_student_notebooks_run_and_report_not_implemented(tmp_path, monkeypatch):
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
+def test_student_notebooks_run_and_report_not_implemented(path, measurements, tmp_path, monkeypatch):
     monkeypatch.delenv("CNNLAB_STRICT_EXERCISES", raising=False)  # the kernel inherits the environment
+    monkeypatch.setenv("CNNLAB_CACHE_DIR", str(measurements))
     # jupyter/nbclient#312: a missed wake-up waits for the whole cell timeout; the book's
     # build polls in one-second slices, and so does this test
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "book" / "_ext"))
@@ -142,12 +154,11 @@ def test_student_notebooks_run_and_report_not_implemented(tmp_path, monkeypatch)
     import cnnlab_book
 
     monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", cnnlab_book._get_msg_in_slices)
-    for path in CHAPTERS:
-        nb = student_notebook(nbformat.read(path, as_version=4), path.name)
-        client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
-        client.execute()  # raises CellExecutionError on the first cell that fails
-        checks = [c for c in nb.cells if "check" in tags(c)]
-        assert checks, path.name
-        for cell in checks:
-            shown = "".join(o.get("data", {}).get("text/plain", "") + o.get("text", "") for o in cell.outputs)
-            assert "not implemented yet" in shown, f"{path.name}: check cell {cell.source!r} showed {shown!r}"
+    nb = student_notebook(nbformat.read(path, as_version=4), path.name)
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()  # raises CellExecutionError on the first cell that fails
+    checks = [c for c in nb.cells if "check" in tags(c)]
+    assert checks, path.name
+    for cell in checks:
+        shown = "".join(o.get("data", {}).get("text/plain", "") + o.get("text", "") for o in cell.outputs)
+        assert "not implemented yet" in shown, f"{path.name}: check cell {cell.source!r} showed {shown!r}"
