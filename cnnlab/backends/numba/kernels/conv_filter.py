@@ -1,27 +1,36 @@
 """A 3x3 convolution for an image filter, read straight from x: no padded copy.
 
 With one channel and one filter (an image filter: blur, sharpen, edge
-detection), a convolution does only 9 multiply-adds per output, so the fixed
-costs of the many-channel kernels dominate: a padded copy of x, a per-item
-scratch buffer, the copy back. This kernel has none of them. Each work item
-is one output row; it sums the three input rows that row needs, each at
-three shifts, straight into ``out``:
+detection), a convolution does only 9 multiply-adds per output and reads and
+writes each pixel once, so every cost beyond those multiply-adds shows: a
+padded copy of x, a scratch buffer, a second pass over ``out``, a scalar loop.
+This kernel has none of them:
 
-* **Interior and edges apart.** For output columns whose whole window lies
-  inside x, each input row is read at ``j``, ``j + 1`` and ``j + 2`` with
-  ``j`` from 0, so Numba proves every index non-negative and LLVM vectorizes
-  the loop (indexing the rows rather than 9 shifted views also keeps LLVM's
-  run-time overlap checks few). The columns that reach into the padding are
-  summed by a scalar loop that reads zeros there. (Padding taps add
-  ``w * 0``, so an inf or NaN weight makes NaN there, as in PyTorch.)
-* **One pass per row when it can.** Rows whose three input rows all exist
-  add the 9 taps in a single pass over the row; the first and last rows,
-  where the padding removes an input row, take one pass per input row.
+* **Three output rows per pass.** A work item is three output rows ``i``,
+  ``i + 1``, ``i + 2`` of one image and filter. They need input rows ``i`` to
+  ``i + 4`` (less the padding); one pass over the columns loads each of those
+  five rows once at three shifts and writes all three outputs, bias included,
+  so ``out`` is written once and never read back. The 9 weights are scalars
+  that stay in registers, and each sum starts from the bias, so an output is
+  9 fused multiply-adds. Numba gives each thread one contiguous run of work
+  items, so each thread sweeps its band of rows in memory order.
+* **Vectors only.** Each input row is indexed at ``j``, ``j + 1`` and
+  ``j + 2`` with ``j`` from 0, so Numba proves every index non-negative and
+  LLVM vectorizes the loop. The columns left over after the last whole vector
+  are done by one more vector over the last 8 columns, which writes some
+  outputs twice, with the same values, instead of by a scalar loop.
+* **Borders apart.** The columns whose window reaches into the padding are
+  summed by scalar code: straight-line for the usual padding of 1, else a
+  loop that reads zeros on the padding. The rows whose window
+  does (the first and last ``ph``) take one pass per input row that exists.
+  A padding tap adds ``w * 0``: nothing for a finite weight, NaN for an inf
+  or NaN one, as in cnnlab's other kernels and PyTorch's float64 kernels
+  (its float32 oneDNN path skips the padding taps on some shapes).
 
-It is correct for any number of channels and filters, but with several filters it reads
-the input once per filter, and the direct kernel of
-:mod:`cnnlab.backends.numba.kernels.conv_direct`, which shares each load among three
-filters, wins.
+It is correct for any number of channels and filters (channels after the first
+add into ``out``), but with several filters it reads the input once per filter,
+and the direct kernel of :mod:`cnnlab.backends.numba.kernels.conv_direct`, which
+shares each load among three filters, wins.
 """
 
 from __future__ import annotations
@@ -29,86 +38,198 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+# A float32 zero: multiplied by a float32 it stays float32, by a float64 float64.
+# (A Python 0 or 0.0 would make the product float64 in both.)
+_ZERO = np.float32(0)
+
 
 @njit(cache=True, inline="always")
-def _edge_column(x_c, w_fc, i, j, ph, pw, row):
-    """row[j] += the 9 taps of output (i, j), for the columns whose window leaves x.
+def _taps(w_fc):
+    """The 9 weights of one (filter, channel), as scalars that stay in registers."""
+    return (
+        w_fc[0, 0],
+        w_fc[0, 1],
+        w_fc[0, 2],
+        w_fc[1, 0],
+        w_fc[1, 1],
+        w_fc[1, 2],
+        w_fc[2, 0],
+        w_fc[2, 1],
+        w_fc[2, 2],
+    )
 
-    A tap on the padding adds ``w * 0``: nothing for a finite weight, NaN for
-    an inf or NaN one, as in PyTorch, which multiplies the zeros it pads with.
+
+@njit(cache=True, inline="always", fastmath={"contract"})
+def _row_sum(start, t, r0, r1, r2, j):
+    """start + the 9 taps of one output at column ``pw + j``, from its input rows.
+
+    One chain from ``start`` on: 9 fused multiply-adds and one register. Split
+    into partial sums, it needs more registers than the three-row loop has,
+    and the spills cost more than the shorter chains gain.
     """
+    return (
+        start
+        + t[0] * r0[j]
+        + t[1] * r0[j + 1]
+        + t[2] * r0[j + 2]
+        + t[3] * r1[j]
+        + t[4] * r1[j + 1]
+        + t[5] * r1[j + 2]
+        + t[6] * r2[j]
+        + t[7] * r2[j + 1]
+        + t[8] * r2[j + 2]
+    )
+
+
+@njit(cache=True, fastmath={"contract"})
+def _three_rows(t, x_c, s, o0, o1, o2, bias, first):
+    """o0, o1, o2 (interior columns) <- bias or themselves + taps of x_c rows s..s+4."""
+    r0, r1, r2, r3, r4 = x_c[s], x_c[s + 1], x_c[s + 2], x_c[s + 3], x_c[s + 4]
+    if first:
+        n = o0.shape[0]
+        # Whole vectors of 8, then the last 8 columns again (the same values
+        # written twice), not a scalar remainder loop: at 9 multiply-adds an
+        # output, a few scalar columns cost as much as many vector ones.
+        # All three sums are taken before any store: a store to ``out`` might
+        # (for all LLVM knows) change x, so a load after it is done again,
+        # while loads before it are shared by the three outputs (15 loads,
+        # not 27, for 27 multiply-adds).
+        blocks = n // 8 * 8 if n >= 8 else n
+        for j in range(blocks):
+            v0 = _row_sum(bias, t, r0, r1, r2, j)
+            v1 = _row_sum(bias, t, r1, r2, r3, j)
+            v2 = _row_sum(bias, t, r2, r3, r4, j)
+            o0[j], o1[j], o2[j] = v0, v1, v2
+        if blocks < n:
+            for k in range(8):
+                j = n - 8 + k
+                v0 = _row_sum(bias, t, r0, r1, r2, j)
+                v1 = _row_sum(bias, t, r1, r2, r3, j)
+                v2 = _row_sum(bias, t, r2, r3, r4, j)
+                o0[j], o1[j], o2[j] = v0, v1, v2
+    else:
+        for j in range(o0.shape[0]):
+            v0 = _row_sum(o0[j], t, r0, r1, r2, j)
+            v1 = _row_sum(o1[j], t, r1, r2, r3, j)
+            v2 = _row_sum(o2[j], t, r2, r3, r4, j)
+            o0[j], o1[j], o2[j] = v0, v1, v2
+
+
+@njit(cache=True, fastmath={"contract"})
+def _one_row(t, x_c, s, o0, bias, first):
+    """o0 (interior columns) <- bias or itself + taps of x_c rows s..s+2."""
+    r0, r1, r2 = x_c[s], x_c[s + 1], x_c[s + 2]
+    if first:
+        for j in range(o0.shape[0]):
+            o0[j] = _row_sum(bias, t, r0, r1, r2, j)
+    else:
+        for j in range(o0.shape[0]):
+            o0[j] = _row_sum(o0[j], t, r0, r1, r2, j)
+
+
+@njit(cache=True, fastmath={"contract"})
+def _padded_row(t, x_c, i, ph, o0):
+    """o0 (interior columns) += taps of output row i, some of whose rows are padding."""
+    height = x_c.shape[0]
+    for di in range(3):
+        si = i + di - ph
+        t0, t1, t2 = t[3 * di], t[3 * di + 1], t[3 * di + 2]
+        if 0 <= si < height:
+            src = x_c[si]
+            for j in range(o0.shape[0]):
+                o0[j] += t0 * src[j] + t1 * src[j + 1] + t2 * src[j + 2]
+        else:
+            # The row is padding: its taps add w * 0, NaN only for a weight that is
+            # not finite, so a pass is spent on it only then.
+            padding_taps = t0 * _ZERO + t1 * _ZERO + t2 * _ZERO
+            if padding_taps != 0:
+                for j in range(o0.shape[0]):
+                    o0[j] += padding_taps
+
+
+@njit(cache=True, inline="always")
+def _edge_column(t, x_c, i, j, ph, pw, row, bias, first):
+    """row[j] <- bias (or row[j]) + the taps of output (i, j); its window leaves x."""
     height, width = x_c.shape
-    acc = row[j]
+    acc = bias if first else row[j]
     for di in range(3):
         si = i + di - ph
         for dj in range(3):
             sj = j + dj - pw
-            value = x_c[si, sj] if 0 <= si < height and 0 <= sj < width else 0
-            acc += w_fc[di, dj] * value
+            value = x_c[si, sj] if 0 <= si < height and 0 <= sj < width else _ZERO
+            acc += t[3 * di + dj] * value
     row[j] = acc
 
 
 @njit(cache=True, fastmath={"contract"})
-def _output_row(x, w, b, ph, pw, item, out):
-    """Output row ``item`` = (n * F + f) * OH + i of the 3x3 correlation, stride 1."""
+def _side_columns(t, x_c, s, row, bias, first):
+    """row[0] and row[-1] of an output row over x_c rows s..s+2, padding 1 wide.
+
+    The common border, in straight-line code: the taps on the padding column add
+    ``w * 0`` (NaN for a weight that is not finite), the others read x.
+    """
+    r0, r1, r2 = x_c[s], x_c[s + 1], x_c[s + 2]
+    last = x_c.shape[1] - 1
+    left = bias if first else row[0]
+    left += t[0] * _ZERO + t[3] * _ZERO + t[6] * _ZERO
+    left += t[1] * r0[0] + t[2] * r0[1] + t[4] * r1[0]
+    left += t[5] * r1[1] + t[7] * r2[0] + t[8] * r2[1]
+    right = bias if first else row[last]
+    right += t[2] * _ZERO + t[5] * _ZERO + t[8] * _ZERO
+    right += t[0] * r0[last - 1] + t[1] * r0[last] + t[3] * r1[last - 1]
+    right += t[4] * r1[last] + t[6] * r2[last - 1] + t[7] * r2[last]
+    row[0] = left
+    row[last] = right
+
+
+@njit(cache=True)
+def _row_group(x, w, b, ph, pw, group, out):
+    """Output rows 3g, 3g + 1, 3g + 2 (those that exist) of one (image, filter).
+
+    ``group`` = (n * F + f) * G + g, with G = ceil(OH / 3) groups per plane.
+    """
     n_filters, out_h = out.shape[1], out.shape[2]
     height, width = x.shape[2], x.shape[3]
-    nf, i = item // out_h, item % out_h
-    n, f = nf // n_filters, nf % n_filters
-    row = out[n, f, i]
-    row[:] = b[f]
-    interior = row[pw:]  # output column pw + j reads input columns j, j + 1, j + 2
-    n_interior = width - 2
+    per_plane = (out_h + 2) // 3
+    plane, i = group // per_plane, 3 * (group % per_plane)
+    n, f = plane // n_filters, plane % n_filters
+    k = min(3, out_h - i)
+    bias = b[f]
+    stop_col = max(pw, pw + width - 2)  # output columns pw..stop_col-1 stay inside x
     for c in range(x.shape[1]):
-        x_c, w_fc = x[n, c], w[f, c]
-        if ph <= i <= height - 3 + ph:  # all three input rows exist: one pass
-            r0, r1, r2 = x_c[i - ph], x_c[i - ph + 1], x_c[i - ph + 2]
-            t = (
-                w_fc[0, 0],
-                w_fc[0, 1],
-                w_fc[0, 2],
-                w_fc[1, 0],
-                w_fc[1, 1],
-                w_fc[1, 2],
-                w_fc[2, 0],
-                w_fc[2, 1],
-                w_fc[2, 2],
+        x_c, t = x[n, c], _taps(w[f, c])
+        first = c == 0
+        s = i - ph  # the first input row output row i reads
+        if k == 3 and s >= 0 and s + 4 < height:
+            _three_rows(
+                t,
+                x_c,
+                s,
+                out[n, f, i, pw:stop_col],
+                out[n, f, i + 1, pw:stop_col],
+                out[n, f, i + 2, pw:stop_col],
+                bias,
+                first,
             )
-            # Index each row at j, j + 1, j + 2 (not 9 separate views): 3 pointers for
-            # LLVM's overlap checks.
-            for j in range(n_interior):
-                interior[j] += (
-                    t[0] * r0[j]
-                    + t[1] * r0[j + 1]
-                    + t[2] * r0[j + 2]
-                    + t[3] * r1[j]
-                    + t[4] * r1[j + 1]
-                    + t[5] * r1[j + 2]
-                    + t[6] * r2[j]
-                    + t[7] * r2[j + 1]
-                    + t[8] * r2[j + 2]
-                )
-        else:  # an input row is missing (padding): one pass per existing row
-            for di in range(3):
-                si = i + di - ph
-                t0, t1, t2 = w_fc[di, 0], w_fc[di, 1], w_fc[di, 2]
-                if 0 <= si < height:
-                    src = x_c[si]
-                    for j in range(n_interior):
-                        interior[j] += t0 * src[j] + t1 * src[j + 1] + t2 * src[j + 2]
+        else:
+            for r in range(i, i + k):
+                interior = out[n, f, r, pw:stop_col]
+                if 0 <= r - ph and r - ph + 2 < height:
+                    _one_row(t, x_c, r - ph, interior, bias, first)
                 else:
-                    # The row is padding: its taps add w * 0, which is NaN only for a
-                    # weight that is not finite. Adding it then keeps PyTorch's result
-                    # at the cost of a pass only in that case.
-                    padding_taps = t0 * 0 + t1 * 0 + t2 * 0
-                    if padding_taps != 0:
-                        for j in range(n_interior):
-                            interior[j] += padding_taps
-        # Columns 0 ... pw - 1 and width - 2 + pw ... OW - 1 reach into the padding.
-        for j in range(min(pw, row.shape[0])):
-            _edge_column(x_c, w_fc, i, j, ph, pw, row)
-        for j in range(max(pw, width - 2 + pw), row.shape[0]):
-            _edge_column(x_c, w_fc, i, j, ph, pw, row)
+                    if first:
+                        for j in range(interior.shape[0]):
+                            interior[j] = bias
+                    _padded_row(t, x_c, r, ph, interior)
+        for r in range(i, i + k):
+            row = out[n, f, r]
+            if pw == 1 and width >= 2 and 0 <= r - ph and r - ph + 2 < height:
+                _side_columns(t, x_c, r - ph, row, bias, first)
+                continue
+            for j in range(min(pw, row.shape[0])):
+                _edge_column(t, x_c, r, j, ph, pw, row, bias, first)
+            for j in range(stop_col, row.shape[0]):
+                _edge_column(t, x_c, r, j, ph, pw, row, bias, first)
 
 
 @njit(parallel=True, cache=True)
@@ -117,13 +238,13 @@ def conv2d_3x3_rows(
 ) -> None:
     """out (N, F, OH, OW) <- 3x3 correlation, stride 1, of x (N, C, H, W).
 
-    Zero padding (ph, pw).
-
-    One output row per work item, spread over all threads. Correct for any
-    shape; fast for one channel and one filter on a large image.
+    Zero padding (ph, pw). Work items are groups of three output rows; Numba
+    gives each thread one contiguous run of them. Correct for any shape; fast
+    for one channel and one filter on a large image.
     """
-    for item in prange(out.shape[0] * out.shape[1] * out.shape[2]):
-        _output_row(x, w, b, ph, pw, item, out)
+    groups = out.shape[0] * out.shape[1] * ((out.shape[2] + 2) // 3)
+    for group in prange(groups):
+        _row_group(x, w, b, ph, pw, group, out)
 
 
 @njit(cache=True)
@@ -131,5 +252,5 @@ def conv2d_3x3_rows_serial(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, ph: int, pw: int, out: np.ndarray
 ) -> None:
     """:func:`conv2d_3x3_rows` in one thread."""
-    for item in range(out.shape[0] * out.shape[1] * out.shape[2]):
-        _output_row(x, w, b, ph, pw, item, out)
+    for group in range(out.shape[0] * out.shape[1] * ((out.shape[2] + 2) // 3)):
+        _row_group(x, w, b, ph, pw, group, out)
