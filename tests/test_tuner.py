@@ -179,3 +179,30 @@ def test_tune_command_prints_the_table_and_rejects_unknown_cases(tuning, monkeyp
         [sys.executable, "-m", "cnnlab", "tune", "--cases", "conv-9"], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "unknown case 'conv-9'" in bad.stderr
+
+
+def test_a_repeated_call_follows_the_tuner_and_the_static_table(tuning, monkeypatch):
+    """conv2d remembers its checks and choice per shape, but not past a change of
+    CNNLAB_AUTOTUNE, of the tuning file, or of the static table (as tests force it)."""
+    ran = []
+    for name, kernel in list(forward.CONV_KERNELS.items()):
+        def spy(*args, name=name, kernel=kernel):
+            ran.append(name)
+            kernel(*args)
+        monkeypatch.setitem(forward.CONV_KERNELS, name, spy)
+    x, w = random((2, 8, 12, 12), 0), random((8, 8, 3, 3), 1)
+    expected = reference.conv2d(x, w, padding=(1, 1))
+    tuned = forward.conv2d_kernel(x, w, padding=1).name
+    for _ in range(2):
+        ran.clear()
+        np.testing.assert_allclose(forward.conv2d(x, w, padding=1), expected, atol=1e-4)
+        assert ran == [tuned]
+    monkeypatch.setattr(chooser, "choose_conv_kernel", lambda *args, **kwargs: "general")
+    monkeypatch.setenv("CNNLAB_AUTOTUNE", "0")
+    ran.clear()
+    np.testing.assert_allclose(forward.conv2d(x, w, padding=1), expected, atol=1e-4)
+    assert ran == ["general"]
+    with pytest.raises(ValueError, match="channel mismatch"):  # the checks still run
+        forward.conv2d(x, w[:, :4], padding=1)
+    with pytest.raises(TypeError, match="stride"):  # True == 1, but is no stride
+        forward.conv2d(x, w, stride=True, padding=1)

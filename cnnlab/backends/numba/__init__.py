@@ -3,7 +3,9 @@
 :mod:`.forward` and :mod:`.backward` hold the public operators: each validates
 its arguments, prepares contiguous arrays and calls compiled code. The
 compiled kernels live in :mod:`.kernels`, one module per kernel family, and
-:mod:`.chooser` decides which kernel runs for which input.
+:mod:`.chooser` holds the static table of which kernel runs for which input;
+:mod:`.tuner` races the convolution kernels (by name in :mod:`.conv_kernels`) on
+the reader's machine and remembers the fastest.
 """
 
 from cnnlab.backends.numba.backward import (

@@ -5,7 +5,9 @@ contiguous arrays of the result dtype, and only then calls a compiled kernel of
 :mod:`cnnlab.backends.numba.kernels`, so a bad argument never reaches compiled
 code. The loops are ordered so the innermost one walks a contiguous row, which lets
 LLVM vectorize it, and an outer loop runs in parallel (Lam et al. 2015, "Numba: a
-LLVM-based Python JIT compiler"). Which kernel runs for which input, and whether on
+LLVM-based Python JIT compiler"). Which convolution kernel runs is measured on the
+reader's machine by :mod:`cnnlab.backends.numba.tuner` (kernels by name in
+:mod:`cnnlab.backends.numba.conv_kernels`); the rest, and whether a kernel runs on
 all threads, is decided in :mod:`cnnlab.backends.numba.chooser`.
 """
 
@@ -15,25 +17,17 @@ import functools
 import math
 import os
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
 from cnnlab.backends.numba import chooser, tuner
-from cnnlab.backends.numba.kernels import (
-    conv_blocked,
-    conv_direct,
-    conv_filter,
-    conv_gemm,
-    conv_general,
-    conv_phases,
-    dense,
-    pool,
-    winograd,
-)
-from cnnlab.backends.windows import pad2d
+from cnnlab.backends.numba.conv_kernels import CONV_KERNELS
+from cnnlab.backends.numba.kernels import dense, pool
 from cnnlab.validation import (
+    Conv2dArgs,
     Pair,
     PairLike,
     validate_conv2d,
@@ -50,73 +44,6 @@ from cnnlab.validation import (
 if not {"NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY"} & set(os.environ):
     # numba.config sets its attributes at run time, so mypy does not see this one.
     numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]  # type: ignore[attr-defined]
-
-
-# Each convolution kernel behind one signature: x (N, C, H, W), w, b (F,), stride,
-# padding, and out (N, F, OH, OW) to write into.
-
-
-def _conv_general(x, w, b, stride: Pair, padding: Pair, out: np.ndarray) -> None:
-    threads = chooser.use_threads(out.size * w[0].size)
-    kernel = (
-        conv_general.conv2d_general if threads else conv_general.conv2d_general_serial
-    )
-    kernel(np.ascontiguousarray(pad2d(x, padding)), w, b, stride[0], stride[1], out)
-
-
-def _conv_direct(x, w, b, stride: Pair, padding: Pair, out: np.ndarray) -> None:
-    points = chooser.THRESHOLDS.direct_points_per_item
-    block_rows, images = conv_direct.work_items(x.shape, out.shape, padding, points)
-    threads = chooser.use_threads(out.size * w[0].size)
-    kernel = conv_direct.conv2d_direct if threads else conv_direct.conv2d_direct_serial
-    kernel(x, w, b, padding[0], padding[1], block_rows, images, out)
-
-
-def _conv_filter(x, w, b, stride: Pair, padding: Pair, out: np.ndarray) -> None:
-    threads = chooser.use_threads(out.size * w[0].size)
-    kernel = (
-        conv_filter.conv2d_3x3_rows if threads else conv_filter.conv2d_3x3_rows_serial
-    )
-    kernel(x, w, b, padding[0], padding[1], out)
-
-
-def _conv_blocked(x, w, b, stride: Pair, padding: Pair, out: np.ndarray) -> None:
-    conv_blocked.conv2d_3x3(x, w, b, padding, out)
-
-
-def _conv_winograd(x, w, b, stride: Pair, padding: Pair, out: np.ndarray) -> None:
-    winograd.conv2d_3x3(x, w, b, padding, out)
-
-
-def _conv_pointwise(x, w, b, stride: Pair, padding: Pair, out: np.ndarray) -> None:
-    # A 1x1 window sees one input pixel: pad, then keep every stride-th pixel.
-    if padding != (0, 0):
-        x = pad2d(x, padding)
-    x = np.ascontiguousarray(x[:, :, :: stride[0], :: stride[1]])
-    n, f = out.shape[0], out.shape[1]
-    threads = chooser.use_threads(out.size * w[0].size)
-    kernel = (
-        conv_gemm.conv2d_pointwise if threads else conv_gemm.conv2d_pointwise_serial
-    )
-    kernel(x.reshape(n, x.shape[1], -1), w.reshape(f, -1), b, out.reshape(n, f, -1))
-
-
-def _conv_im2col(x, w, b, stride: Pair, padding: Pair, out: np.ndarray) -> None:
-    threads = chooser.use_threads(out.size * w[0].size)
-    workers = numba.get_num_threads() if threads else 1
-    conv_phases.conv2d(x, w, b, stride, padding, out, workers)
-
-
-CONV_KERNELS: dict[str, Callable[..., None]] = {
-    "general": _conv_general,
-    "direct": _conv_direct,
-    "filter": _conv_filter,
-    "blocked": _conv_blocked,
-    "winograd": _conv_winograd,
-    "pointwise": _conv_pointwise,
-    "im2col": _conv_im2col,
-}
-"""Each convolution kernel, by the chooser's names."""
 
 
 def conv_key(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Pair) -> str:
@@ -190,6 +117,41 @@ def _conv_arrays(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return xc, wc, bias
 
 
+class _Plan(NamedTuple):
+    """What a conv2d call decided that a call with the same key would decide again."""
+
+    # the checked stride, padding, output shape and dtype
+    settings: tuple[Pair, Pair, tuple[int, int, int, int], np.dtype]
+    state: tuple  # the tuner's state, thread count, static table when it was chosen
+    choice: tuner.Choice
+
+
+# Plans by (types, shapes and dtypes of x, w and b, stride, padding): everything the
+# checks and the choice depend on besides the tuner's state. A network calls the same
+# layers again and again, and then pays a lookup instead of the checks and the choice.
+_PLANS: dict[tuple, _Plan] = {}
+
+
+def _plain(setting: object) -> bool:
+    """An int or a pair of ints, and not a bool (which equals 1 but is refused)."""
+    if type(setting) is tuple and len(setting) == 2:
+        return type(setting[0]) is int and type(setting[1]) is int
+    return type(setting) is int
+
+
+def _plan_key(x, w, b, stride, padding) -> tuple | None:
+    """The plan's key, or None where a plan could hide a check (arrays that are not
+    float, a stride or padding that is not plain ints)."""
+    arrays = (x, w) if b is None else (x, w, b)
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype.char not in "fd":
+            return None
+    if not (_plain(stride) and _plain(padding)):
+        return None
+    bias = b is None or (b.shape, b.dtype)
+    return (x.shape, x.dtype, w.shape, w.dtype, bias, stride, padding)
+
+
 def conv2d(
     x: ArrayLike,
     w: ArrayLike,
@@ -203,9 +165,32 @@ def conv2d(
     cached (:mod:`cnnlab.backends.numba.tuner`; :func:`conv2d_kernel` says which).
     By value only where Winograd would be: NaN, inf and huge values take another.
     """
-    args = validate_conv2d(x, w, b, stride, padding)
+    key = _plan_key(x, w, b, stride, padding)
+    plan = None if key is None else _PLANS.get(key)
+    args = (
+        validate_conv2d(x, w, b, stride, padding)
+        if plan is None
+        else Conv2dArgs(
+            np.asarray(x),  # x, w and b are float arrays: no copies (_plan_key)
+            np.asarray(w),
+            None if b is None else np.asarray(b),
+            *plan.settings,
+        )
+    )
     xc, wc, bias = _conv_arrays(args)
-    choice = _choose_conv(xc, wc, bias, args.stride, args.padding, args.out_shape)
+    # the static table too: tests force a kernel by replacing its chooser
+    static = (chooser.choose_conv_kernel, chooser.THRESHOLDS)
+    state = (*tuner.state(), numba.get_num_threads(), *static)
+    if plan is None or plan.state != state:
+        choice = _choose_conv(xc, wc, bias, args.stride, args.padding, args.out_shape)
+        if key is not None:
+            _PLANS[key] = _Plan(args[3:], state, choice)
+    elif plan.choice.name == "winograd" and not chooser.winograd_stays_finite(
+        xc, wc, bias
+    ):
+        choice = _choose_conv(xc, wc, bias, args.stride, args.padding, args.out_shape)
+    else:
+        choice = plan.choice
     out = np.empty(args.out_shape, args.dtype)
     CONV_KERNELS[choice.name](xc, wc, bias, args.stride, args.padding, out)
     return out

@@ -50,6 +50,7 @@ __all__ = [
     "cache_path",
     "cached_entries",
     "forget",
+    "state",
     "MIN_WORK",
     "ROUNDS",
 ]
@@ -138,6 +139,8 @@ _loaded: Path | None = None
 # Each call's Choice once made, by (key, candidates): the file's ranking is read
 # through once per process, not on every call.
 _decided: dict[tuple[str, tuple[str, ...]], Choice] = {}
+# Counts the changes of the choices known to this process (see :func:`state`).
+_generation = 0
 # Set when the file on disk cannot be read: it is then left as it is, never replaced.
 _unreadable: set[Path] = set()
 
@@ -171,9 +174,10 @@ def _read(path: Path) -> dict[str, dict[str, Any]]:
 
 def _load() -> dict[str, dict[str, Any]]:
     """The entries known to this process, for the current cache file."""
-    global _loaded
+    global _loaded, _generation
     path = cache_path()
     if _loaded != path:
+        _generation += 1
         _decided.clear()
         _entries.clear()
         _entries.update(_read(path))
@@ -181,13 +185,25 @@ def _load() -> dict[str, dict[str, Any]]:
     return _entries
 
 
+def state() -> tuple[bool, Path, int]:
+    """What every choice depends on besides the call: tuning on or off, the tuning
+    file, and a count of the changes to its choices known to this process.
+
+    A caller that remembers a choice (as conv2d does, to skip its checks on a
+    repeated call) makes the choice again when this changes.
+    """
+    return enabled(), cache_path(), _generation
+
+
 def _save(key: str, entry: dict[str, Any]) -> None:
     """Add one entry to the file: read it again (another process may have added
     entries), merge, write a temporary file beside it and rename it into place, so
     a reader never sees half a file."""
+    global _generation
     path = cache_path()
     entries = _load()
     entries[key] = entry
+    _generation += 1
     on_disk = _read(path)
     if path in _unreadable:
         return
@@ -215,10 +231,12 @@ def forget(keys: Sequence[str]) -> None:
 
     The file keeps them until the new race's result replaces them.
     """
+    global _generation
     entries = _load()
     for key in keys:
         entries.pop(key, None)
     _decided.clear()
+    _generation += 1
 
 
 def _race(candidates: Sequence[str], run: Callable[[str], None]) -> dict[str, float]:
