@@ -141,3 +141,33 @@ def test_inf_weight_makes_nan_over_the_padding_only(kernel):
     expected[0, 0, 0, :] = expected[0, 0, :, 0] = True  # that tap is on the padding
     np.testing.assert_array_equal(np.isnan(out), expected)
     assert np.isposinf(out[0, 0, 1:, 1:]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel", KERNELS.values(), ids=KERNELS.keys())
+@pytest.mark.parametrize("ph", [0, 1, 2])
+def test_one_channel_image_over_several_bands(ph, kernel, dtype):
+    """One channel, padding 1 wide: the band path, over several work items per plane,
+    for several images and filters, with NaN, +inf and -inf in x and a NaN bias."""
+    rng = np.random.default_rng(ph)
+    x = rng.standard_normal((2, 1, 61, 29)).astype(dtype)
+    x[0, 0, 30, 0], x[1, 0, 3, 28], x[1, 0, 50, 12] = np.nan, np.inf, -np.inf
+    w = rng.standard_normal((2, 1, 3, 3)).astype(dtype)
+    b = np.array([0.5, np.nan], dtype)
+    out = run(kernel, x, w, b, (ph, 1))
+    assert_same_ieee(out, reference.conv2d(x, w, b, padding=(ph, 1)))
+
+
+@pytest.mark.parametrize("kernel", KERNELS.values(), ids=KERNELS.keys())
+@pytest.mark.parametrize("tap", [(0, 2), (1, 2), (2, 2), (1, 0)])
+def test_inf_weight_on_a_side_column(kernel, tap):
+    """An inf weight on a side tap makes NaN down that side only, every row."""
+    x = np.ones((1, 1, 40, 20), np.float32)
+    w = np.zeros((1, 1, 3, 3), np.float32)
+    w[(0, 0, *tap)] = np.inf
+    out = run(kernel, x, w, np.zeros(1, np.float32), (1, 1))
+    expected = np.zeros(out.shape, bool)
+    expected[0, 0, :, -1 if tap[1] == 2 else 0] = True
+    if tap[0] != 1:
+        expected[0, 0, 0 if tap[0] == 0 else -1, :] = True
+    np.testing.assert_array_equal(np.isnan(out), expected)

@@ -27,7 +27,6 @@ from cnnlab.backends.numba import chooser, tuner
 from cnnlab.backends.numba.conv_kernels import CONV_KERNELS
 from cnnlab.backends.numba.kernels import dense, pool
 from cnnlab.validation import (
-    Conv2dArgs,
     Pair,
     PairLike,
     validate_conv2d,
@@ -105,22 +104,18 @@ def _choose_conv(
     return choice
 
 
-def _conv_arrays(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    dtype = args.dtype
-    xc = np.ascontiguousarray(args.x, dtype=dtype)
-    wc = np.ascontiguousarray(args.w, dtype=dtype)
-    bias = (
-        np.zeros(wc.shape[0], dtype)
-        if args.b is None
-        else np.ascontiguousarray(args.b, dtype=dtype)
-    )
+def _conv_arrays(x, w, b, dtype: np.dtype) -> tuple[np.ndarray, ...]:
+    """x, w and b (zeros if None) as C-contiguous arrays of ``dtype``."""
+    xc = np.ascontiguousarray(x, dtype=dtype)
+    wc = np.ascontiguousarray(w, dtype=dtype)
+    bias = np.zeros(wc.shape[0], dtype) if b is None else np.ascontiguousarray(b, dtype)
     return xc, wc, bias
 
 
 class _Plan(NamedTuple):
     """What a conv2d call decided that a call with the same key would decide again."""
 
-    # the checked stride, padding, output shape and dtype
+    # the checked stride, padding, output shape and dtype, which hold for the key
     settings: tuple[Pair, Pair, tuple[int, int, int, int], np.dtype]
     state: tuple  # the tuner's state, thread count, static table when it was chosen
     choice: tuner.Choice
@@ -152,6 +147,12 @@ def _plan_key(x, w, b, stride, padding) -> tuple | None:
     return (x.shape, x.dtype, w.shape, w.dtype, bias, stride, padding)
 
 
+def _state() -> tuple:
+    # the static table too: tests force a kernel by replacing its chooser
+    static = (chooser.choose_conv_kernel, chooser.THRESHOLDS)
+    return (*tuner.state(), numba.get_num_threads(), *static)
+
+
 def conv2d(
     x: ArrayLike,
     w: ArrayLike,
@@ -167,32 +168,25 @@ def conv2d(
     """
     key = _plan_key(x, w, b, stride, padding)
     plan = None if key is None else _PLANS.get(key)
-    args = (
-        validate_conv2d(x, w, b, stride, padding)
-        if plan is None
-        else Conv2dArgs(
-            np.asarray(x),  # x, w and b are float arrays: no copies (_plan_key)
-            np.asarray(w),
-            None if b is None else np.asarray(b),
-            *plan.settings,
-        )
-    )
-    xc, wc, bias = _conv_arrays(args)
-    # the static table too: tests force a kernel by replacing its chooser
-    static = (chooser.choose_conv_kernel, chooser.THRESHOLDS)
-    state = (*tuner.state(), numba.get_num_threads(), *static)
+    state = _state()
     if plan is None or plan.state != state:
-        choice = _choose_conv(xc, wc, bias, args.stride, args.padding, args.out_shape)
+        args = validate_conv2d(x, w, b, stride, padding)
+        stride, padding, out_shape, dtype = args[3:]
+        xc, wc, bias = _conv_arrays(args.x, args.w, args.b, dtype)
+        choice = _choose_conv(xc, wc, bias, stride, padding, out_shape)
         if key is not None:
             _PLANS[key] = _Plan(args[3:], state, choice)
-    elif plan.choice.name == "winograd" and not chooser.winograd_stays_finite(
-        xc, wc, bias
-    ):
-        choice = _choose_conv(xc, wc, bias, args.stride, args.padding, args.out_shape)
     else:
+        # the key says x, w and b are float arrays of the shapes checked before
+        stride, padding, out_shape, dtype = plan.settings
+        xc, wc, bias = _conv_arrays(x, w, b, dtype)
         choice = plan.choice
-    out = np.empty(args.out_shape, args.dtype)
-    CONV_KERNELS[choice.name](xc, wc, bias, args.stride, args.padding, out)
+        if choice.name == "winograd" and not chooser.winograd_stays_finite(
+            xc, wc, bias
+        ):
+            choice = _choose_conv(xc, wc, bias, stride, padding, out_shape)
+    out = np.empty(out_shape, dtype)
+    CONV_KERNELS[choice.name](xc, wc, bias, stride, padding, out)
     return out
 
 
@@ -208,7 +202,7 @@ def conv2d_kernel(
     Tunes the call first if it is big enough and new to this machine.
     """
     args = validate_conv2d(x, w, b, stride, padding)
-    xc, wc, bias = _conv_arrays(args)
+    xc, wc, bias = _conv_arrays(args.x, args.w, args.b, args.dtype)
     return _choose_conv(xc, wc, bias, args.stride, args.padding, args.out_shape)
 
 

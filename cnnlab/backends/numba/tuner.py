@@ -185,14 +185,18 @@ def _load() -> dict[str, dict[str, Any]]:
     return _entries
 
 
-def state() -> tuple[bool, Path, int]:
-    """What every choice depends on besides the call: tuning on or off, the tuning
-    file, and a count of the changes to its choices known to this process.
+def state() -> tuple[str | None, ...]:
+    """What every choice depends on besides the call: the environment that turns
+    tuning off and places the tuning file, and a count of the changes to the
+    choices known to this process.
 
     A caller that remembers a choice (as conv2d does, to skip its checks on a
-    repeated call) makes the choice again when this changes.
+    repeated call) makes the choice again when this changes. Raw values, not
+    :func:`enabled` and :func:`cache_path`: this is asked on every call.
     """
-    return enabled(), cache_path(), _generation
+    folder = os.environ.get("CNNLAB_CACHE_DIR")
+    where = (folder,) if folder else _environment(_CACHE_VARIABLES)
+    return (os.environ.get("CNNLAB_AUTOTUNE"), *where, str(_generation))
 
 
 def _save(key: str, entry: dict[str, Any]) -> None:

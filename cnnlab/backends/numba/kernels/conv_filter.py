@@ -3,29 +3,31 @@
 With one channel and one filter (an image filter: blur, sharpen, edge
 detection), a convolution does only 9 multiply-adds per output and reads and
 writes each pixel once, so every cost beyond those multiply-adds shows: a
-padded copy of x, a scratch buffer, a second pass over ``out``, a scalar loop.
+padded copy of x, a scratch buffer, a second pass over ``out``, scalar columns.
 This kernel has none of them:
 
-* **Three output rows per pass.** A work item is three output rows ``i``,
+* **Three output rows per pass.** A row group is three output rows ``i``,
   ``i + 1``, ``i + 2`` of one image and filter. They need input rows ``i`` to
   ``i + 4`` (less the padding); one pass over the columns loads each of those
   five rows once at three shifts and writes all three outputs, bias included,
   so ``out`` is written once and never read back. The 9 weights are scalars
   that stay in registers, and each sum starts from the bias, so an output is
-  9 fused multiply-adds. Numba gives each thread one contiguous run of work
-  items, so each thread sweeps its band of rows in memory order.
-* **Vectors only.** Each input row is indexed at ``j``, ``j + 1`` and
-  ``j + 2`` with ``j`` from 0, so Numba proves every index non-negative and
-  LLVM vectorizes the loop. The columns left over after the last whole vector
-  are done by one more vector over the last 8 columns, which writes some
-  outputs twice, with the same values, instead of by a scalar loop.
-* **Borders apart.** The columns whose window reaches into the padding are
-  summed by scalar code: straight-line for the usual padding of 1, else a
-  loop that reads zeros on the padding. The rows whose window
-  does (the first and last ``ph``) take one pass per input row that exists.
-  A padding tap adds ``w * 0``: nothing for a finite weight, NaN for an inf
-  or NaN one, as in cnnlab's other kernels and PyTorch's float64 kernels
-  (its float32 oneDNN path skips the padding taps on some shapes).
+  9 fused multiply-adds.
+* **Bands of groups.** A work item is a band of row groups of one image and
+  filter, and Numba gives each thread one contiguous run of work items, so each
+  thread sweeps its rows in memory order. With one channel and padding 1 wide,
+  a band's groups are done by one function with no calls in it: its interior
+  loop, then its two border columns, whose loads the three rows share.
+* **Vectors.** Each input row is indexed at ``j``, ``j + 1`` and ``j + 2``
+  with ``j`` from 0, so Numba proves every index non-negative and LLVM
+  vectorizes the loop.
+* **Borders apart.** Elsewhere (several channels, other paddings) the columns
+  whose window reaches into the padding are summed by scalar code that reads
+  zeros on the padding, and the rows whose window does (the first and last
+  ``ph``) take one pass per input row that exists. A padding tap adds
+  ``w * 0``: nothing for a finite weight, NaN for an inf or NaN one, as in
+  cnnlab's other kernels and PyTorch's float64 kernels (its float32 oneDNN
+  path skips the padding taps on some shapes).
 
 It is correct for any number of channels and filters (channels after the first
 add into ``out``), but with several filters it reads the input once per filter,
@@ -232,19 +234,128 @@ def _row_group(x, w, b, ph, pw, group, out):
                 _edge_column(t, x_c, r, j, ph, pw, row, bias, first)
 
 
+@njit(cache=True, fastmath={"contract"})
+def _fast_band(x_c, t, bias, o_plane, g0, g1, ph):
+    """Output rows 3g..3g+2, g in g0..g1-1, of one channel; padding 1 column wide.
+
+    Every row's window lies inside x_c (the caller checks). One function for
+    the whole band, with no calls in it: a call per group (its arguments, the
+    vectorizer's overlap checks on entry) costs as much as many vector columns.
+    The last ``n % 8`` columns are LLVM's scalar remainder: a second vector
+    loop over the last 8 would start with those checks and, with fewer than 16
+    iterations, LLVM runs it scalar anyway.
+    """
+    width = x_c.shape[1]
+    n, last = width - 2, width - 1
+    for g in range(g0, g1):
+        i = 3 * g
+        s = i - ph
+        r0, r1, r2, r3, r4 = x_c[s], x_c[s + 1], x_c[s + 2], x_c[s + 3], x_c[s + 4]
+        q0, q1, q2 = o_plane[i], o_plane[i + 1], o_plane[i + 2]
+        o0, o1, o2 = q0[1:], q1[1:], q2[1:]
+        for j in range(n):
+            v0 = _row_sum(bias, t, r0, r1, r2, j)
+            v1 = _row_sum(bias, t, r1, r2, r3, j)
+            v2 = _row_sum(bias, t, r2, r3, r4, j)
+            o0[j], o1[j], o2[j] = v0, v1, v2
+        # The border columns, their loads shared by the three rows. Taken after
+        # the loop: values live across it would push the weights out of registers.
+        left = bias + (t[0] * _ZERO + t[3] * _ZERO + t[6] * _ZERO)
+        right = bias + (t[2] * _ZERO + t[5] * _ZERO + t[8] * _ZERO)
+        a0, a1, a2, a3, a4 = r0[0], r1[0], r2[0], r3[0], r4[0]
+        b0, b1, b2, b3, b4 = r0[1], r1[1], r2[1], r3[1], r4[1]
+        q0[0] = (
+            left + t[1] * a0 + t[2] * b0 + t[4] * a1 + t[5] * b1 + t[7] * a2 + t[8] * b2
+        )
+        q1[0] = (
+            left + t[1] * a1 + t[2] * b1 + t[4] * a2 + t[5] * b2 + t[7] * a3 + t[8] * b3
+        )
+        q2[0] = (
+            left + t[1] * a2 + t[2] * b2 + t[4] * a3 + t[5] * b3 + t[7] * a4 + t[8] * b4
+        )
+        a0, a1, a2, a3, a4 = (
+            r0[last - 1],
+            r1[last - 1],
+            r2[last - 1],
+            r3[last - 1],
+            r4[last - 1],
+        )
+        b0, b1, b2, b3, b4 = r0[last], r1[last], r2[last], r3[last], r4[last]
+        q0[last] = (
+            right
+            + t[0] * a0
+            + t[1] * b0
+            + t[3] * a1
+            + t[4] * b1
+            + t[6] * a2
+            + t[7] * b2
+        )
+        q1[last] = (
+            right
+            + t[0] * a1
+            + t[1] * b1
+            + t[3] * a2
+            + t[4] * b2
+            + t[6] * a3
+            + t[7] * b3
+        )
+        q2[last] = (
+            right
+            + t[0] * a2
+            + t[1] * b2
+            + t[3] * a3
+            + t[4] * b3
+            + t[6] * a4
+            + t[7] * b4
+        )
+
+
+# Row groups per work item: enough that an item's setup is small beside its rows,
+# few enough that the threads share an image's rows evenly.
+_BAND = 8
+
+
+@njit(cache=True)
+def _band(x, w, b, ph, pw, item, out):
+    """Work item ``item``: up to _BAND row groups of one (image, filter)."""
+    n_filters, out_h = out.shape[1], out.shape[2]
+    height, width = x.shape[2], x.shape[3]
+    per_plane = (out_h + 2) // 3
+    bands = (per_plane + _BAND - 1) // _BAND
+    plane, band = item // bands, item % bands
+    n, f = plane // n_filters, plane % n_filters
+    g0, g1 = band * _BAND, min(per_plane, band * _BAND + _BAND)
+    lo = hi = g0
+    if x.shape[1] == 1 and pw == 1 and width >= 3:
+        # The groups whose three rows all exist and read only rows of x:
+        # 3g - ph >= 0, 3g - ph + 4 < height, 3g + 2 < out_h.
+        lo = min(max(g0, (ph + 2) // 3), g1)
+        hi = max(min(g1, (height - 5 + ph) // 3 + 1, out_h // 3), lo)
+        _fast_band(x[n, 0], _taps(w[f, 0]), b[f], out[n, f], lo, hi, ph)
+    for g in range(g0, g1):
+        if not lo <= g < hi:
+            _row_group(x, w, b, ph, pw, plane * per_plane + g, out)
+
+
+@njit(cache=True)
+def _items(out: np.ndarray) -> int:
+    """How many work items: bands of _BAND row groups, per (image, filter)."""
+    per_plane = (out.shape[2] + 2) // 3
+    return out.shape[0] * out.shape[1] * ((per_plane + _BAND - 1) // _BAND)
+
+
 @njit(parallel=True, cache=True)
 def conv2d_3x3_rows(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, ph: int, pw: int, out: np.ndarray
 ) -> None:
     """out (N, F, OH, OW) <- 3x3 correlation, stride 1, of x (N, C, H, W).
 
-    Zero padding (ph, pw). Work items are groups of three output rows; Numba
-    gives each thread one contiguous run of them. Correct for any shape; fast
-    for one channel and one filter on a large image.
+    Zero padding (ph, pw). Work items are bands of row groups; Numba gives
+    each thread one contiguous run of them. Correct for any shape; fast for
+    one channel and one filter on a large image.
     """
-    groups = out.shape[0] * out.shape[1] * ((out.shape[2] + 2) // 3)
-    for group in prange(groups):
-        _row_group(x, w, b, ph, pw, group, out)
+    for item in prange(_items(out)):
+        _band(x, w, b, ph, pw, item, out)
 
 
 @njit(cache=True)
@@ -252,5 +363,5 @@ def conv2d_3x3_rows_serial(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, ph: int, pw: int, out: np.ndarray
 ) -> None:
     """:func:`conv2d_3x3_rows` in one thread."""
-    for group in range(out.shape[0] * out.shape[1] * ((out.shape[2] + 2) // 3)):
-        _row_group(x, w, b, ph, pw, group, out)
+    for item in range(_items(out)):
+        _band(x, w, b, ph, pw, item, out)
