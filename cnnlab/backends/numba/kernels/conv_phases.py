@@ -34,19 +34,29 @@ MAX_COLUMNS = 1 << 20
 """Most elements in one work item's im2col buffer (C*KH*KW, rows * PW)."""
 
 
+@njit(cache=True, inline="always")
+def _used(kh, kw, sh, sw):
+    """How many phase rows and columns the taps read: a stride larger than the
+    kernel skips inputs, and the phases of the skipped rows and columns are never
+    read (strides up to 2**63 - 1 are valid), so they are not made."""
+    return min(sh, kh), min(sw, kw)
+
+
 @njit(cache=True)
-def _split_phases(x, n, i0, rows, sh, sw, ph, pw, pitch, phases):
-    """phases[c, a * sw + b, :] <- rows ``rows`` of phase (a, b) of image n from row i0.
+def _split_phases(x, n, i0, rows, sh, sw, ph, pw, pitch, phases, used):
+    """phases[c, a * nb + b, :] <- rows ``rows`` of phase (a, b) of image n from row i0,
+    for the ``used`` = (na, nb) phases a < na, b < nb that the taps read.
 
     Phase row r, column q holds the padded x (N, C, H, W) at (r * sh + a,
     q * sw + b): zero on the padding, and on the tail a shifted tap reads past
     the last row.
     """
     height, width = x.shape[2], x.shape[3]
+    na, nb = used
     for c in range(x.shape[1]):
-        for a in range(sh):
-            for bc in range(sw):
-                plane = phases[c, a * sw + bc]
+        for a in range(na):
+            for bc in range(nb):
+                plane = phases[c, a * nb + bc]
                 plane[rows * pitch :] = 0
                 # the columns q whose input column q * sw + bc - pw is in x
                 q_lo = min(pitch, max(0, -(-(pw - bc) // sw)))
@@ -69,11 +79,11 @@ def _split_phases(x, n, i0, rows, sh, sw, ph, pw, pitch, phases):
 @njit(cache=True)
 def _columns(phases, kh, kw, sh, sw, pitch, points, cols):
     """cols (C*KH*KW, points) <- each tap's phase, shifted; rows in w.reshape order."""
-    channels = phases.shape[0]
+    channels, nb = phases.shape[0], _used(kh, kw, sh, sw)[1]
     for c in range(channels):
         for di in range(kh):
             for dj in range(kw):
-                plane = phases[c, (di % sh) * sw + dj % sw]
+                plane = phases[c, (di % sh) * nb + dj % sw]
                 src = plane[(di // sh) * pitch + dj // sw :]
                 dst = cols[(c * kh + di) * kw + dj]
                 # an explicit loop: LLVM vectorizes it, unlike a slice assignment,
@@ -91,10 +101,11 @@ def _rows_block(x, w2, b, kh, kw, sh, sw, ph, pw, n, i0, i1, pitch, bufs, out):
     points = rows * pitch
     plane_rows = rows + (kh - 1) // sh
     plane_len = plane_rows * pitch + (kw - 1) // sw
-    phases = phases_flat[: channels * sh * sw * plane_len].reshape(
-        (channels, sh * sw, plane_len)
+    used = _used(kh, kw, sh, sw)
+    phases = phases_flat[: channels * used[0] * used[1] * plane_len].reshape(
+        (channels, used[0] * used[1], plane_len)
     )
-    _split_phases(x, n, i0, plane_rows, sh, sw, ph, pw, pitch, phases)
+    _split_phases(x, n, i0, plane_rows, sh, sw, ph, pw, pitch, phases, used)
     cols = cols_flat[: w2.shape[1] * points].reshape((w2.shape[1], points))
     _columns(phases, kh, kw, sh, sw, pitch, points, cols)
     acc = acc_flat[: filters * points].reshape((filters, points))
@@ -127,7 +138,8 @@ def _buffers(x, w2, kh, kw, sh, sw, pw, block_rows, workers):
     pitch = -(-(x.shape[3] + 2 * pw) // sw)
     plane_len = (block_rows + (kh - 1) // sh) * pitch + (kw - 1) // sw
     points = block_rows * pitch
-    phases = np.empty((workers, x.shape[1] * sh * sw * plane_len), x.dtype)
+    na, nb = _used(kh, kw, sh, sw)
+    phases = np.empty((workers, x.shape[1] * na * nb * plane_len), x.dtype)
     cols = np.empty((workers, w2.shape[1] * points), x.dtype)
     acc = np.empty((workers, w2.shape[0] * points), x.dtype)
     return phases, cols, acc
