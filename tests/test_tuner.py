@@ -174,7 +174,8 @@ def test_tune_command_prints_the_table_and_rejects_unknown_cases(tuning, monkeyp
     assert [row.source for row in tune.tune_cases(["conv-56"])] == ["cached"]
     assert tune.tune_cases(["conv-56"], retune=True)[0].source == "tuned"
     text = str(tune.tuning_table(tuned))
-    assert "conv-s2" in text and max(map(len, text.splitlines())) <= 100
+    assert "conv-s2" in text and max(map(len, text.splitlines())) <= 80
+    assert ("*" in text) == any(row.kernel != row.static for row in tuned)
     bad = subprocess.run(
         [sys.executable, "-m", "cnnlab", "tune", "--cases", "conv-9"], capture_output=True, text=True
     )

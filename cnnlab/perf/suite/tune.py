@@ -89,27 +89,29 @@ def _others(row: TunedCase) -> str:
 def tuning_table(tuned: Sequence[TunedCase]) -> tables.Table:
     """One row per case: the kernel chosen, its median, how, and the others' times.
 
-    The last column divides each other candidate's median by the chosen one's.
+    The last column divides each other candidate's median by the chosen one's; a
+    kernel marked * is not the one the static table would run.
     """
     rows = [
         [
             row.case,
-            row.kernel,
+            row.kernel + (" *" if row.kernel != row.static else ""),
             bench.format_time(row.times_s[row.kernel]) if row.times_s else "",
             row.source,
-            row.static,
             _others(row),
         ]
         for row in tuned
     ]
+    notes = [
+        "how: tuned = raced now, cached = raced earlier on this machine,",
+        "static = the chooser's table decided (small call, or CNNLAB_AUTOTUNE=0)",
+    ]
+    if any(row.kernel != row.static for row in tuned):
+        notes.append("* not the kernel the static table would run")
     return tables.Table(
-        ["case", "kernel", "median", "how", "table", "the others took"],
+        ["case", "kernel", "median", "how", "the others took (x its time)"],
         rows,
-        notes=[
-            "how: tuned = raced now, cached = raced earlier on this machine,",
-            "static = the chooser's table decided (small call, or CNNLAB_AUTOTUNE=0);",
-            "table: what the static table would run; the others: time / kernel's time",
-        ],
+        notes=notes,
         values={row.case: row.as_dict() for row in tuned},
     )
 
