@@ -107,14 +107,14 @@ def _machine() -> dict[str, Any]:
 
 def cache_path() -> Path:
     """This machine's tuning file: ``tuning-<key>.json`` in the cache folder."""
+    return _cache_path(_cache_environment(), _machine_text())
+
+
+def _cache_environment() -> tuple[str | None, ...]:
+    """What :func:`cnnlab.host.cache_dir` reads: CNNLAB_CACHE_DIR, and only without
+    it (the Makefile sets it) the folders it falls back on."""
     folder = os.environ.get("CNNLAB_CACHE_DIR")
-    # the others only matter without CNNLAB_CACHE_DIR (as the Makefile sets it)
-    environment = (folder,) if folder else _environment(_CACHE_VARIABLES)
-    return _cache_path(environment, _machine_text())
-
-
-def _environment(names: Sequence[str]) -> tuple[str | None, ...]:
-    return tuple(os.environ.get(name) for name in names)
+    return (folder,) if folder else tuple(map(os.environ.get, _CACHE_VARIABLES))
 
 
 @functools.cache
@@ -122,8 +122,8 @@ def _machine_text() -> str:
     return json.dumps(_machine(), sort_keys=True)
 
 
-# What cache_dir() reads; the path is asked on every call that may be tuned, so it
-# is worked out once per value of these.
+# The folders cache_dir() falls back on; the path is asked on every call that may
+# be tuned, so it is worked out once per value of the environment.
 _CACHE_VARIABLES = ("XDG_CACHE_HOME", "HOME")
 
 
@@ -194,9 +194,8 @@ def state() -> tuple[str | None, ...]:
     repeated call) makes the choice again when this changes. Raw values, not
     :func:`enabled` and :func:`cache_path`: this is asked on every call.
     """
-    folder = os.environ.get("CNNLAB_CACHE_DIR")
-    where = (folder,) if folder else _environment(_CACHE_VARIABLES)
-    return (os.environ.get("CNNLAB_AUTOTUNE"), *where, str(_generation))
+    autotune = os.environ.get("CNNLAB_AUTOTUNE")
+    return (autotune, *_cache_environment(), str(_generation))
 
 
 def _save(key: str, entry: dict[str, Any]) -> None:

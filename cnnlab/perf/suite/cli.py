@@ -23,10 +23,10 @@ from cnnlab.perf.suite.report import summary_table, write_results
 from cnnlab.perf.suite.run import FULL_REPEAT, MAX_REPEAT, QUICK_REPEAT, run_suite
 from cnnlab.perf.suite.torch_reference import TORCH, torch_available
 
-__all__ = ["add_arguments", "main", "DESCRIPTION"]
+__all__ = ["add_arguments", "main", "comma_separated", "DESCRIPTION"]
 
 
-def _names(what: str, known: Sequence[str]) -> Callable[[str], list[str]]:
+def comma_separated(what: str, known: Sequence[str]) -> Callable[[str], list[str]]:
     """An argparse type for a comma-separated list of names from ``known``."""
 
     def parse(text: str) -> list[str]:
@@ -120,14 +120,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--cases",
-        type=_names("case", list(CASES)),
+        type=comma_separated("case", list(CASES)),
         default=None,
         metavar="LIST",
         help=f"comma-separated cases to run (default: all): {', '.join(CASES)}",
     )
     parser.add_argument(
         "--backends",
-        type=_names("backend", [*cnnlab.BACKENDS, TORCH]),
+        type=comma_separated("backend", [*cnnlab.BACKENDS, TORCH]),
         default=None,
         metavar="LIST",
         help="comma-separated implementations to time (default: all available): "

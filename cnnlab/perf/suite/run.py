@@ -58,7 +58,7 @@ def available_backends() -> list[str]:
     return [*cnnlab.BACKENDS, *([TORCH] if torch_available() else [])]
 
 
-def _numba_conv_kernel(case: BenchCase, work: Any) -> dict[str, str]:
+def _numba_conv_kernel(work: Any) -> dict[str, str]:
     """The kernel the numba backend runs on a conv2d case, and how it was chosen.
 
     Asking tunes the case first if it is new to this machine, so the race
@@ -124,7 +124,7 @@ def run_case(
     """Check and time one case on each implementation; its entry of the results."""
     work = WORKLOADS[case.kind](case, np.random.default_rng(0))
     kernel = (
-        _numba_conv_kernel(case, work)
+        _numba_conv_kernel(work)
         if case.kind == "conv2d" and "numba" in backends
         else {}
     )

@@ -20,6 +20,7 @@ import numpy as np
 
 from cnnlab.perf import bench
 from cnnlab.perf.suite.cases import CASES
+from cnnlab.perf.suite.cli import comma_separated
 from cnnlab.perf.suite.workloads import ConvWorkload
 from cnnlab.viz import tables
 
@@ -120,7 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``python -m cnnlab tune``."""
     parser.add_argument(
         "--cases",
-        type=_case_names,
+        type=comma_separated("case", CONV_CASES),
         default=list(CONV_CASES),
         help=f"comma-separated cases (default: all of {', '.join(CONV_CASES)})",
     )
@@ -129,17 +130,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="race the kernels again, even for cases tuned before on this machine",
     )
-
-
-def _case_names(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in CONV_CASES]
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown case {', '.join(map(repr, unknown)) or repr(text)}; "
-            f"choose from {', '.join(CONV_CASES)}"
-        )
-    return names
 
 
 def main(args: argparse.Namespace) -> int:
