@@ -207,3 +207,21 @@ def test_a_repeated_call_follows_the_tuner_and_the_static_table(tuning, monkeypa
         forward.conv2d(x, w[:, :4], padding=1)
     with pytest.raises(TypeError, match="stride"):  # True == 1, but is no stride
         forward.conv2d(x, w, stride=True, padding=1)
+
+
+def test_a_nan_call_does_not_keep_later_calls_off_winograd(tuning, monkeypatch):
+    """conv2d remembers the choice for the shapes; Winograd's fallback is per call."""
+    x, w = random((1, 8, 10, 10), 0), random((8, 8, 3, 3), 1)
+    key = forward.conv_key(x, w, (1, 1), (1, 1))
+    tuner.cache_path().write_text(json.dumps({"schema": tuner.SCHEMA_VERSION, "entries": {
+        key: {"ranking": ["winograd", "direct", "blocked"], "times_s": {}}}}))
+    ran = []
+    for name in ("winograd", "direct"):
+        kernel = forward.CONV_KERNELS[name]
+        monkeypatch.setitem(forward.CONV_KERNELS, name,
+                            lambda *args, name=name, kernel=kernel: (ran.append(name), kernel(*args)))
+    with_nan = x.copy()
+    with_nan[0, 0, 0, 0] = np.nan
+    for data in (x, with_nan, x, with_nan, x):
+        forward.conv2d(data, w, padding=1)
+    assert ran == ["winograd", "direct", "winograd", "direct", "winograd"]

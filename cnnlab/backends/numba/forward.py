@@ -83,12 +83,14 @@ def _choose_conv(
     padding: Pair,
     out_shape,
     values_fit_winograd: bool = True,
+    check_values: bool = True,
 ) -> tuner.Choice:
     """The kernel for this convolution: raced once per key, or from the static table.
 
     Winograd's check of the values (three reductions over x) runs only when
     Winograd is the kernel chosen; if the values could overflow it, the choice is
-    made again without it.
+    made again without it. ``check_values=False`` gives the choice for the shapes
+    alone, as conv2d remembers it.
     """
     shapes = (x.shape, w.shape, stride, values_fit_winograd)
     static = chooser.choose_conv_kernel(*shapes)
@@ -99,7 +101,11 @@ def _choose_conv(
     key = functools.partial(conv_key, x, w, stride, padding)
     race = _Race(x, w, b, stride, padding, out_shape)
     choice = tuner.choose(key, candidates, static, work, race)
-    if choice.name == "winograd" and not chooser.winograd_stays_finite(x, w, b):
+    if (
+        check_values
+        and choice.name == "winograd"
+        and not chooser.winograd_stays_finite(x, w, b)
+    ):
         return _choose_conv(x, w, b, stride, padding, out_shape, False)
     return choice
 
@@ -173,7 +179,9 @@ def conv2d(
         args = validate_conv2d(x, w, b, stride, padding)
         stride, padding, out_shape, dtype = args[3:]
         xc, wc, bias = _conv_arrays(args.x, args.w, args.b, dtype)
-        choice = _choose_conv(xc, wc, bias, stride, padding, out_shape)
+        choice = _choose_conv(
+            xc, wc, bias, stride, padding, out_shape, check_values=False
+        )
         if key is not None:
             _PLANS[key] = _Plan(args[3:], state, choice)
     else:
@@ -181,8 +189,9 @@ def conv2d(
         stride, padding, out_shape, dtype = plan.settings
         xc, wc, bias = _conv_arrays(x, w, b, dtype)
         choice = plan.choice
-        if choice.name == "winograd":  # its check of the values runs on every call
-            choice = _choose_conv(xc, wc, bias, stride, padding, out_shape)
+    # the plan holds the choice for the shapes; Winograd also depends on the values
+    if choice.name == "winograd":
+        choice = _choose_conv(xc, wc, bias, stride, padding, out_shape)
     out = np.empty(out_shape, dtype)
     CONV_KERNELS[choice.name](xc, wc, bias, stride, padding, out)
     return out
