@@ -597,7 +597,8 @@ def test_cli_repeat_is_a_whole_number_in_range_or_exit_2_naming_it(text):
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):
-            args = parser.parse_args(["bench", "--repeat", text, "--out", tempfile.gettempdir()])
+            # "--repeat=TEXT": as two words, a TEXT like "-:" reads as an option to argparse
+            args = parser.parse_args(["bench", f"--repeat={text}", "--out", tempfile.gettempdir()])
     except SystemExit as stop:
         assert stop.code == 2
         assert "--repeat" in stderr.getvalue() and repr(text) in stderr.getvalue()
