@@ -1,10 +1,12 @@
 """The autotuner: every kernel it may pick agrees with the reference, its choices are
 cached per machine, and CNNLAB_AUTOTUNE=0 hands the choice back to the static table."""
 import json
+import os
 import subprocess
 import sys
 import warnings
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given
@@ -225,3 +227,43 @@ def test_a_nan_call_does_not_keep_later_calls_off_winograd(tuning, monkeypatch):
     for data in (x, with_nan, x, with_nan, x):
         forward.conv2d(data, w, padding=1)
     assert ran == ["winograd", "direct", "winograd", "direct", "winograd"]
+
+
+ENVIRONMENT = ["CNNLAB_AUTOTUNE", "CNNLAB_CACHE_DIR", "XDG_CACHE_HOME", "HOME"]
+
+
+@pytest.mark.parametrize("name", ENVIRONMENT)
+@pytest.mark.parametrize("direct", [True, False], ids=["environ-dict", "environ-get"])
+def test_state_follows_every_change_of_the_environment(monkeypatch, tmp_path, name, direct):
+    """state() sees each change: setting, changing and removing a variable, through
+    os.environ or monkeypatch, read from os.environ's dict or through os.environ.get."""
+    if not direct:
+        monkeypatch.setattr(tuner, "_ENVIRON_KEYS", ())
+    monkeypatch.delenv("CNNLAB_CACHE_DIR", raising=False)  # so XDG and HOME count
+    assert tuner.state() == tuner.state()
+    seen = {tuner.state()}
+    for value in (str(tmp_path / "a"), str(tmp_path / "b"), ""):
+        monkeypatch.setenv(name, value)
+        assert tuner.state() not in seen or (value == "" and name == "CNNLAB_CACHE_DIR")
+        seen.add(tuner.state())
+    os.environ[name] = str(tmp_path / "c")
+    changed = tuner.state()
+    assert changed not in seen
+    os.environ.pop(name)
+    assert tuner.state() != changed
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one thread only")
+def test_a_repeated_call_follows_the_thread_count(tuning, monkeypatch):
+    """conv2d's remembered choice is keyed by the thread count too."""
+    x, w = random((1, 1, 40, 40), 0), random((1, 1, 3, 3), 1)
+    forward.conv2d(x, w, padding=1)
+    threads = numba.get_num_threads()
+    keys = []
+    monkeypatch.setattr(forward, "conv_key", lambda *args: keys.append(args) or "key")
+    try:
+        numba.set_num_threads(1 if threads > 1 else 2)
+        forward.conv2d(x, w, padding=1)
+    finally:
+        numba.set_num_threads(threads)
+    assert keys  # the choice was made again for one thread

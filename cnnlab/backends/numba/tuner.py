@@ -113,18 +113,52 @@ def cache_path() -> Path:
 def _cache_environment() -> tuple[str | None, ...]:
     """What :func:`cnnlab.host.cache_dir` reads: CNNLAB_CACHE_DIR, and only without
     it (the Makefile sets it) the folders it falls back on."""
-    folder = os.environ.get("CNNLAB_CACHE_DIR")
-    return (folder,) if folder else tuple(map(os.environ.get, _CACHE_VARIABLES))
-
-
-@functools.cache
-def _machine_text() -> str:
-    return json.dumps(_machine(), sort_keys=True)
+    return _environment()[1:]
 
 
 # The folders cache_dir() falls back on; the path is asked on every call that may
 # be tuned, so it is worked out once per value of the environment.
 _CACHE_VARIABLES = ("XDG_CACHE_HOME", "HOME")
+
+
+def _read_environment() -> tuple[str | None, ...]:
+    folder = os.environ.get("CNNLAB_CACHE_DIR")
+    cache = (folder,) if folder else tuple(map(os.environ.get, _CACHE_VARIABLES))
+    return (os.environ.get("CNNLAB_AUTOTUNE"), *cache)
+
+
+# conv2d asks for these variables on every call, and os.environ.get answers for a
+# variable that is not set by raising and catching KeyError, about a microsecond
+# each. os.environ keeps its values in a dict, ``_data``, that every change goes
+# through (os.environ[...] = ..., del, monkeypatch.setenv), keyed as its
+# ``encodekey`` says: looked up there directly, a variable costs a dict lookup.
+# The values stay encoded (bytes on POSIX), which is all a state needs: it is only
+# compared. Where os.environ has no such dict, the variables are read as usual.
+_ENVIRON_DATA: dict | None = getattr(os.environ, "_data", None)
+_ENVIRON_KEYS = (
+    tuple(
+        os.environ.encodekey(name)
+        for name in ("CNNLAB_AUTOTUNE", "CNNLAB_CACHE_DIR", *_CACHE_VARIABLES)
+    )
+    if isinstance(_ENVIRON_DATA, dict)
+    else ()
+)
+
+
+def _environment() -> tuple:
+    """(CNNLAB_AUTOTUNE, *_cache_environment()) as they are now, encoded or not."""
+    if not _ENVIRON_KEYS:
+        return _read_environment()
+    get = _ENVIRON_DATA.get  # type: ignore[union-attr]
+    autotune, folder, xdg, home = _ENVIRON_KEYS
+    if cache := get(folder):  # set and not empty, as cache_dir() reads it
+        return (get(autotune), cache)
+    return (get(autotune), get(xdg), get(home))
+
+
+@functools.cache
+def _machine_text() -> str:
+    return json.dumps(_machine(), sort_keys=True)
 
 
 @functools.lru_cache(maxsize=16)
@@ -194,8 +228,7 @@ def state() -> tuple[str | None, ...]:
     repeated call) makes the choice again when this changes. Raw values, not
     :func:`enabled` and :func:`cache_path`: this is asked on every call.
     """
-    autotune = os.environ.get("CNNLAB_AUTOTUNE")
-    return (autotune, *_cache_environment(), str(_generation))
+    return (*_environment(), str(_generation))
 
 
 def _save(key: str, entry: dict[str, Any]) -> None:

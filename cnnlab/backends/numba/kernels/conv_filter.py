@@ -13,11 +13,14 @@ This kernel has none of them:
   so ``out`` is written once and never read back. The 9 weights are scalars
   that stay in registers, and each sum starts from the bias, so an output is
   9 fused multiply-adds.
-* **Bands of groups.** A work item is a band of row groups of one image and
-  filter, and Numba gives each thread one contiguous run of work items, so each
-  thread sweeps its rows in memory order. With one channel and padding 1 wide,
-  a band's groups are done by one function with no calls in it: its interior
-  loop, then its two border columns, whose loads the three rows share.
+* **Bands of groups.** The row groups of all images and filters, counted one
+  plane after the other, are cut into :data:`_ITEMS` runs whose lengths differ
+  by one group at most, and Numba gives each thread one contiguous run of work
+  items: each thread sweeps its rows in memory order, and with a thread count
+  that divides :data:`_ITEMS` the threads get equal shares, so none waits for
+  another at the end. With one channel and padding 1 wide, a plane's groups in
+  a run are done by one function with no calls in it: its interior loop, then
+  its two border columns, whose loads the three rows share.
 * **Vectors.** Each input row is indexed at ``j``, ``j + 1`` and ``j + 2``
   with ``j`` from 0, so Numba proves every index non-negative and LLVM
   vectorizes the loop.
@@ -310,21 +313,13 @@ def _fast_band(x_c, t, bias, o_plane, g0, g1, ph):
         )
 
 
-# Row groups per work item: enough that an item's setup is small beside its rows,
-# few enough that the threads share an image's rows evenly.
-_BAND = 8
-
-
 @njit(cache=True)
-def _band(x, w, b, ph, pw, item, out):
-    """Work item ``item``: up to _BAND row groups of one (image, filter)."""
+def _plane_groups(x, w, b, ph, pw, plane, g0, g1, out):
+    """Row groups g0..g1-1 of one (image, filter): ``plane`` = n * F + f."""
     n_filters, out_h = out.shape[1], out.shape[2]
     height, width = x.shape[2], x.shape[3]
     per_plane = (out_h + 2) // 3
-    bands = (per_plane + _BAND - 1) // _BAND
-    plane, band = item // bands, item % bands
     n, f = plane // n_filters, plane % n_filters
-    g0, g1 = band * _BAND, min(per_plane, band * _BAND + _BAND)
     lo = hi = g0
     if x.shape[1] == 1 and pw == 1 and width >= 3:
         # The groups whose three rows all exist and read only rows of x:
@@ -338,10 +333,28 @@ def _band(x, w, b, ph, pw, item, out):
 
 
 @njit(cache=True)
-def _items(out: np.ndarray) -> int:
-    """How many work items: bands of _BAND row groups, per (image, filter)."""
+def _groups(x, w, b, ph, pw, start, stop, out):
+    """Row groups start..stop-1, counted over the planes (n, f) one after another."""
     per_plane = (out.shape[2] + 2) // 3
-    return out.shape[0] * out.shape[1] * ((per_plane + _BAND - 1) // _BAND)
+    g = start
+    while g < stop:
+        plane = g // per_plane
+        first = plane * per_plane
+        end = min(stop, first + per_plane)
+        _plane_groups(x, w, b, ph, pw, plane, g - first, end - first, out)
+        g = end
+
+
+@njit(cache=True)
+def _total_groups(out: np.ndarray) -> int:
+    """Row groups of three output rows, over all images and filters."""
+    return out.shape[0] * out.shape[1] * ((out.shape[2] + 2) // 3)
+
+
+# Work items of the threaded kernel: a multiple of the usual thread counts (so
+# the threads' shares are equal), few enough that an item's setup is small
+# beside its rows.
+_ITEMS = 24
 
 
 @njit(parallel=True, cache=True)
@@ -350,12 +363,15 @@ def conv2d_3x3_rows(
 ) -> None:
     """out (N, F, OH, OW) <- 3x3 correlation, stride 1, of x (N, C, H, W).
 
-    Zero padding (ph, pw). Work items are bands of row groups; Numba gives
+    Zero padding (ph, pw). Work items are equal runs of row groups; Numba gives
     each thread one contiguous run of them. Correct for any shape; fast for
     one channel and one filter on a large image.
     """
-    for item in prange(_items(out)):
-        _band(x, w, b, ph, pw, item, out)
+    total = _total_groups(out)
+    items = min(_ITEMS, total)
+    for item in prange(items):
+        start, stop = total * item // items, total * (item + 1) // items
+        _groups(x, w, b, ph, pw, start, stop, out)
 
 
 @njit(cache=True)
@@ -363,5 +379,4 @@ def conv2d_3x3_rows_serial(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, ph: int, pw: int, out: np.ndarray
 ) -> None:
     """:func:`conv2d_3x3_rows` in one thread."""
-    for item in range(_items(out)):
-        _band(x, w, b, ph, pw, item, out)
+    _groups(x, w, b, ph, pw, 0, _total_groups(out), out)
