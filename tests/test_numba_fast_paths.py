@@ -27,7 +27,7 @@ TARGETS = {
     "L2 64->64 56x56": ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, "winograd"),
     "L3 LeNet 5x5": ((64, 1, 28, 28), (6, 1, 5, 5), 1, 0, "direct"),
     "conv-1x1 bench case": ((8, 256, 56, 56), (64, 256, 1, 1), 1, 0, "pointwise"),
-    "conv-s2 bench case": ((8, 64, 56, 56), (128, 64, 3, 3), 2, 1, "im2col"),
+    "conv-s2 bench case": ((8, 64, 56, 56), (128, 64, 3, 3), 2, 1, "rows"),
 }
 NEIGHBOURS = {
     "many channels odd sizes": ((1, 9, 7, 11), (10, 9, 3, 3), 1, 1, "direct"),

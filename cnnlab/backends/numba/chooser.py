@@ -38,6 +38,10 @@ name           runs when                                   how
 ``pointwise``  1x1 kernel (any stride and padding),        one matrix product per
                at least ``pointwise_min_work``             image, w (F, C) @ x[n]
                multiply-adds                               (C, H*W), by BLAS's GEMM
+``rows``       other stride > 1, at least                  channels-last rows of
+               ``rows_min_channels`` channels and          windows, one per kernel
+               ``rows_min_points`` output points per       row; KH GEMMs added up by
+               image                                       BLAS, read in place
 ``im2col``     other stride > 1, at least                  x split into its stride
                ``im2col_min_work`` multiply-adds           phases, im2col of blocks of
                                                            rows from them, one GEMM
@@ -75,6 +79,7 @@ CONV_KERNEL_NAMES = (
     "winograd",
     "pointwise",
     "im2col",
+    "rows",
 )
 """The names :func:`choose_conv_kernel` returns, from the plainest kernel up."""
 
@@ -130,6 +135,12 @@ class Thresholds:
     # down to a few dozen multiply-adds: the general kernel's padded copy of x
     # alone costs more. The threshold stays so that the rule is visible here.
     im2col_min_work: int = 0
+    # The rows kernel (KH GEMMs of depth KW * C instead of one of depth KH * KW * C)
+    # from this many channels and output points per image: with fewer channels
+    # each product is too shallow, with fewer points too short, for BLAS to run
+    # at speed, and im2col's single product wins.
+    rows_min_channels: int = 8
+    rows_min_points: int = 100
 
 
 THRESHOLDS = Thresholds()
@@ -165,6 +176,9 @@ def choose_conv_kernel(
     if (kh, kw) == (1, 1) and work >= t.pointwise_min_work:
         return "pointwise"
     if stride != (1, 1):
+        out_points = -(-h // stride[0]) * -(-w // stride[1])
+        if c >= t.rows_min_channels and out_points >= t.rows_min_points:
+            return "rows"
         return "im2col" if work >= t.im2col_min_work else "general"
     if (kh, kw) != (3, 3):
         return "direct"
@@ -200,7 +214,7 @@ def conv_candidates(
     if (kh, kw) == (1, 1):
         return ["pointwise", "direct"] if stride == (1, 1) else ["pointwise", "im2col"]
     if stride != (1, 1):
-        return ["im2col", "general"]
+        return ["rows", "im2col", "general"]
     if (kh, kw) != (3, 3):
         return ["direct", "im2col"]
     names = ["direct", "blocked"]

@@ -23,6 +23,7 @@ from cnnlab.backends.numba.kernels import (
     conv_gemm,
     conv_general,
     conv_phases,
+    conv_rows,
     winograd,
 )
 from cnnlab.backends.windows import pad2d
@@ -82,6 +83,12 @@ def _conv_im2col(x, w, b, stride: Pair, padding: Pair, out: np.ndarray) -> None:
     conv_phases.conv2d(x, w, b, stride, padding, out, workers)
 
 
+def _conv_rows(x, w, b, stride: Pair, padding: Pair, out: np.ndarray) -> None:
+    threads = chooser.use_threads(out.size * w[0].size)
+    workers = numba.get_num_threads() if threads else 1
+    conv_rows.conv2d(x, w, b, stride, padding, out, workers)
+
+
 CONV_KERNELS: dict[str, Callable[..., None]] = {
     "general": _conv_general,
     "direct": _conv_direct,
@@ -90,5 +97,6 @@ CONV_KERNELS: dict[str, Callable[..., None]] = {
     "winograd": _conv_winograd,
     "pointwise": _conv_pointwise,
     "im2col": _conv_im2col,
+    "rows": _conv_rows,
 }
 """Each convolution kernel, by the chooser's names."""
