@@ -56,23 +56,53 @@ def tune_cases(
     """
     from cnnlab.backends.numba import chooser, forward, tuner
 
-    tuned = []
+    works = {}
     for name in names or CONV_CASES:
         case = CASES[name]
         if case.kind != "conv2d" or case.w_shape is None:
             raise ValueError(f"case {name!r} is not a convolution: {case.kind}")
-        work = ConvWorkload(case, np.random.default_rng(0))
+        works[name] = ConvWorkload(case, np.random.default_rng(0))
+    if retune:
+        tuner.forget([_key(work) for work in works.values()])
+    _compile_kernels(list(works.values()))
+    tuned = []
+    for name, work in works.items():
         x, w, b, stride, padding = work.x, work.w, work.b, work.stride, work.padding
-        if retune:
-            tuner.forget([forward.conv_key(x, w, stride, padding)])
         start = time.perf_counter()
         choice = forward.conv2d_kernel(x, w, b, stride, padding)
         seconds = time.perf_counter() - start
-        static = chooser.choose_conv_kernel(case.x_shape, case.w_shape, work.stride)
+        static = chooser.choose_conv_kernel(x.shape, w.shape, stride)
         tuned.append(
             TunedCase(name, choice.name, choice.source, choice.times_s, static, seconds)
         )
     return tuned
+
+
+def _key(work: ConvWorkload) -> str:
+    from cnnlab.backends.numba import forward
+
+    return forward.conv_key(work.x, work.w, work.stride, work.padding)
+
+
+def _compile_kernels(works: Sequence[ConvWorkload]) -> None:
+    """Compile the kernels of the cases that will be raced, on all cores at once.
+
+    From an empty Numba cache, compiling takes longer than the races; this way
+    it is shared among the cores (:mod:`cnnlab.backends.numba.precompile`).
+    """
+    from cnnlab.backends.numba import precompile, tuner
+
+    if not tuner.enabled():
+        return
+    known = tuner.cached_entries()
+    calls = [
+        precompile.ConvCall(
+            work.x.shape, work.w.shape, work.stride, work.padding, work.x.dtype.str
+        )
+        for work in works
+        if _key(work) not in known
+    ]
+    precompile.compile_conv_kernels(calls)
 
 
 def _others(row: TunedCase) -> str:
