@@ -19,6 +19,7 @@ from cnnlab.perf import suite
 from cnnlab.perf import machine
 from cnnlab.perf import roofline
 from cnnlab.perf.suite import cli as suite_cli
+from cnnlab.perf.suite import implementations as suite_implementations
 from cnnlab.perf.suite import report as suite_report
 from cnnlab.perf.suite import run as suite_run
 from cnnlab.perf.suite import workloads as suite_workloads
@@ -159,9 +160,12 @@ def test_results_schema(tiny_results):
     assert results["schema_version"] == suite.SCHEMA_VERSION
     assert results["created"].endswith("+00:00")
     assert {"cpu", "cpu_flags", "logical_cores", "numpy", "numba", "blas", "numba_threads"} <= set(results["machine"])
+    defaults = suite_implementations.default_implementations()
+    assert defaults[:len(suite.available_backends())] == suite.available_backends()
     assert results["settings"] == {
         "quick": True, "tiny": True, "repeat": 2, "min_time_s": results["settings"]["min_time_s"],
-        "cases": list(suite.CASES), "backends": suite.available_backends(),
+        "cases": list(suite.CASES), "backends": defaults,
+        "skipped": suite_implementations.skipped_pairs(list(suite.TINY_CASES.values()), defaults),
     }
     # the roofs are the machine profile's: FMA peak, STREAM bandwidth, L2 triad, matmul
     ceilings = results["ceilings"]
@@ -172,7 +176,9 @@ def test_results_schema(tiny_results):
         assert {"name", "description", "kind", "shapes", "flops", "bytes", "intensity"} <= set(case)
         assert case["flops"] > 0 and case["bytes"] > 0
         assert case["intensity"] == pytest.approx(case["flops"] / case["bytes"])
-        assert list(case["implementations"]) == suite.available_backends()
+        assert list(case["implementations"]) == [
+            name for name in defaults if suite_implementations.supports(name, suite.TINY_CASES[case["name"]])
+        ]
         for name, impl in case["implementations"].items():
             assert {"label", "median_s", "q1_s", "q3_s", "spread", "gflops", "extrapolated", "fraction",
                     "speedup_vs_python", "direct_equivalent"} <= set(impl)
@@ -648,3 +654,119 @@ def test_results_that_cannot_be_written_are_printed_and_saved_elsewhere(
     assert len(rescued) == 1 and str(rescued[0]) in captured.err
     assert json.loads(rescued[0].read_text()) == json.loads(json.dumps(results))
     assert not list((tmp_path / "out").glob("*")), "no partial files in --out"
+
+
+# --- single rungs (Mojo and Numba kernels) beside the backends ---------------------------------------------------
+
+NUMBA_RUNGS = [f"numba-{kernel}" for kernel in suite_implementations.NUMBA_KERNELS]
+MOJO_NAMES = ["mojo", *(f"mojo-{rung}" for rung in suite_implementations.MOJO_RUNGS)]
+
+
+@pytest.mark.parametrize("case", list(suite.CASES.values()), ids=list(suite.CASES))
+def test_rungs_support_only_the_cases_they_compute(case):
+    from cnnlab.backends.numba.chooser import conv_candidates
+
+    conv = case.kind == "conv2d"
+    for name in MOJO_NAMES:
+        assert suite_implementations.supports(name, case) == (conv and case.stride == 1)
+    for name in NUMBA_RUNGS:
+        kernel = name.removeprefix("numba-")
+        if conv and kernel in conv_candidates(case.x_shape, case.w_shape, (case.stride,) * 2):
+            assert suite_implementations.supports(name, case)  # what the tuner races
+        if not conv:
+            assert not suite_implementations.supports(name, case)
+    for name in (*cnnlab.BACKENDS, "torch"):
+        assert suite_implementations.supports(name, case)
+
+
+@pytest.mark.parametrize("case", [c for c in suite.TINY_CASES.values() if c.kind == "conv2d"],
+                         ids=[n for n, c in suite.TINY_CASES.items() if c.kind == "conv2d"])
+def test_every_numba_rung_computes_the_cases_it_supports(case):
+    """A rung's row is only there if the kernel gives NumPy's values on the case."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(case.x_shape).astype(np.float32)
+    w = rng.standard_normal(case.w_shape).astype(np.float32)
+    b = rng.standard_normal(case.w_shape[0]).astype(np.float32)
+    stride, padding = (case.stride,) * 2, (case.padding,) * 2
+    expected = cnnlab.backend("numpy").conv2d(x, w, b, stride, padding)
+    for name in NUMBA_RUNGS:
+        if suite_implementations.supports(name, case):
+            call = suite_implementations.conv_call(name, x, w, b, stride, padding, expected.shape)
+            np.testing.assert_allclose(call(), expected, rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+def test_labels_are_readable():
+    label = suite_implementations.label
+    assert label("mojo") == label("mojo-direct") == "mojo (direct)"
+    assert label("mojo-simd") == "mojo (simd)"
+    assert label("numba-winograd") == "numba kernel (winograd)"
+    assert (label("numba"), label("torch")) == ("numba", "torch (reference)")
+
+
+def test_numba_rungs_beside_the_backends():
+    names = ["python", "numba", *NUMBA_RUNGS]
+    results = suite.run_suite(["conv-512", "conv-56", "conv-s2", "maxpool"], names, repeat=1,
+                              out_dir=None, progress=False, tiny=True, profile=fake_profile())
+    cases = {case["name"]: case["implementations"] for case in results["cases"]}
+    assert list(cases["maxpool"]) == ["python", "numba"]
+    assert list(cases["conv-s2"]) == ["python", "numba", "numba-general"]
+    assert set(results["settings"]["skipped"]["maxpool"]) == set(NUMBA_RUNGS)
+    assert list(cases["conv-56"]) == ["python", "numba", *NUMBA_RUNGS]  # every rung of 3x3
+    for impls in cases.values():
+        for name, impl in impls.items():
+            assert impl["speedup_vs_python"] == pytest.approx(impls["python"]["median_s"] / impl["median_s"])
+            assert impl["extrapolated"] == (name == "python")
+            assert impl["direct_equivalent"] == (name == "numba-winograd" or impl.get("kernel") == "winograd")
+            assert impl["label"] == suite_implementations.label(name)
+    text = repr(suite.summary_table(results))
+    assert "numba kernel (winograd)" in text and "numba (" in text
+    assert results["cases"][0]["implementations"]["numba-direct"]["label"] == "numba kernel (direct)"
+    suite.cases_speedup_chart(results)  # rows missing on some cases: no bar, no error
+
+
+def test_charts_and_table_when_the_first_implementation_lacks_a_case():
+    results = suite.run_suite(["conv-s2", "maxpool"], ["numba-general", "numpy"], repeat=1,
+                              out_dir=None, progress=False, tiny=True, profile=fake_profile())
+    assert "vs numpy" in repr(suite.summary_table(results))
+    assert "numpy" in suite.cases_speedup_chart(results).axes[0].get_ylabel()
+
+
+def test_impossible_or_unavailable_implementations_are_one_line_errors(monkeypatch):
+    with pytest.raises(ValueError, match="none of numba-filter computes any of maxpool"):
+        suite.run_suite(["maxpool"], ["numba-filter"], out_dir=None, progress=False, tiny=True,
+                        profile=fake_profile())
+    with pytest.raises(ValueError, match="'mojo-fast'"):
+        suite.run_suite(["conv-56"], ["mojo-fast"], out_dir=None, progress=False, tiny=True)
+    from cnnlab import mojo
+
+    monkeypatch.setattr(mojo, "REASON", "no mojo on this test machine")
+    assert "mojo" not in suite_implementations.default_implementations()
+    with pytest.raises(ValueError, match="no mojo on this test machine"):
+        suite.run_suite(["conv-56"], ["mojo-simd"], out_dir=None, progress=False, tiny=True)
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["bench", "--backends", "numpy,mojo"])
+    assert exit_info.value.code == 2
+
+
+def test_cli_says_in_one_line_when_no_implementation_computes_any_case(tmp_path):
+    result = run_cli("bench", "--tiny", "--cases", "maxpool", "--backends", "numba-direct",
+                     "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "python -m cnnlab bench: error: none of numba-direct computes any of maxpool"
+    ]
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(not suite_implementations.available_implementations().count("mojo"),
+                    reason="the mojo package cannot run here")
+def test_mojo_rungs_are_checked_timed_and_the_loops_extrapolated():
+    names = ["python", "numpy", *MOJO_NAMES]
+    results = suite.run_suite(["conv-56", "conv-s2"], names, repeat=1, out_dir=None, progress=False,
+                              tiny=True, profile=fake_profile())
+    conv56, s2 = (case["implementations"] for case in results["cases"])
+    assert list(conv56) == names and list(s2) == ["python", "numpy"]
+    loops, python = conv56["mojo-loops"], conv56["python"]
+    assert loops["extrapolated"] and loops["fraction"] == python["fraction"] < 1
+    assert not conv56["mojo"]["extrapolated"]
+    assert "mojo (parallel)" in repr(suite.summary_table(results))

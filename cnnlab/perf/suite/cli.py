@@ -17,11 +17,19 @@ from collections.abc import Callable, Sequence
 
 import cnnlab
 from cnnlab import threads
-from cnnlab.perf.suite.cases import CASES
+from cnnlab.perf.suite.cases import CASES, TINY_CASES
+from cnnlab.perf.suite.implementations import (
+    KNOWN,
+    MOJO_RUNGS,
+    NUMBA_KERNELS,
+    choose_implementations,
+    skipped_pairs,
+    unavailable,
+)
 from cnnlab.perf.suite.output_dir import check_out_dir
 from cnnlab.perf.suite.report import summary_table, write_results
 from cnnlab.perf.suite.run import FULL_REPEAT, MAX_REPEAT, QUICK_REPEAT, run_suite
-from cnnlab.perf.suite.torch_reference import TORCH, torch_available
+from cnnlab.perf.suite.torch_reference import TORCH
 
 __all__ = ["add_arguments", "main", "comma_separated", "DESCRIPTION"]
 
@@ -38,10 +46,9 @@ def comma_separated(what: str, known: Sequence[str]) -> Callable[[str], list[str
                 raise argparse.ArgumentTypeError(
                     f"unknown {what} {name!r}; choose from {', '.join(known)}"
                 )
-            if name == TORCH and not torch_available():
-                raise argparse.ArgumentTypeError(
-                    "backend 'torch' needs PyTorch, which is not installed"
-                )
+            reason = unavailable(name) if what == "backend" else ""
+            if reason:
+                raise argparse.ArgumentTypeError(reason)
         return names
 
     return parse
@@ -100,6 +107,11 @@ def _epilog() -> str:
         "",
         f"backends: {', '.join(cnnlab.BACKENDS)}, and {TORCH} when PyTorch is "
         "installed",
+        "mojo (its direct rung), when the mojo package is installed: float32",
+        "  convolutions of stride 1 only; other cases lack its row",
+        "single rungs, on the convolutions they compute:",
+        "  " + ", ".join(f"mojo-{rung}" for rung in MOJO_RUNGS),
+        "  " + ", ".join(f"numba-{kernel}" for kernel in NUMBA_KERNELS),
         "",
         "example: python -m cnnlab bench --quick --cases conv-56,maxpool "
         "--backends numpy,numba",
@@ -127,11 +139,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--backends",
-        type=comma_separated("backend", [*cnnlab.BACKENDS, TORCH]),
+        type=comma_separated("backend", KNOWN),
         default=None,
         metavar="LIST",
-        help="comma-separated implementations to time (default: all available): "
-        f"{', '.join(cnnlab.BACKENDS)}, {TORCH}",
+        help="comma-separated implementations to time (default: the backends, "
+        f"{TORCH} and mojo where available): {', '.join(KNOWN)}",
     )
     parser.add_argument(
         "--out",
@@ -175,6 +187,13 @@ def main(args: argparse.Namespace) -> int:
         check_out_dir(args.out, args.force)
     except OSError as error:
         _error(str(error))
+        return 2
+    catalog = TINY_CASES if args.tiny else CASES
+    cases = args.cases or list(catalog)
+    backends = choose_implementations(args.backends)
+    skipped = skipped_pairs([catalog[name] for name in cases], backends)
+    if all(len(skipped.get(name, ())) == len(backends) for name in cases):
+        _error(f"none of {', '.join(backends)} computes any of {', '.join(cases)}")
         return 2
     results = run_suite(
         args.cases, args.backends, args.repeat, args.quick, out_dir=None, tiny=args.tiny

@@ -22,8 +22,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from cnnlab.perf import bench, roofline
+from cnnlab.perf.suite.implementations import is_rung, label
 from cnnlab.perf.suite.output_dir import OUTPUT_FILES, check_out_dir, temporary_beside
-from cnnlab.perf.suite.torch_reference import TORCH, label
+from cnnlab.perf.suite.torch_reference import TORCH
 from cnnlab.viz import tables
 from cnnlab.viz.charts import speedup_label
 from cnnlab.viz.roofline_plot import roofline_chart
@@ -80,9 +81,18 @@ def write_results(
 
 
 def _baseline(results: dict[str, Any]) -> str:
-    """Speed-ups are over python when it ran, else over the first implementation."""
+    """Speed-ups are over python when it ran, else over the first implementation.
+
+    The first that ran on every case, if any did (a rung lacks some cases).
+    """
     backends = results["settings"]["backends"]
-    return "python" if "python" in backends else backends[0]
+    everywhere = [
+        name
+        for name in backends
+        if all(name in case["implementations"] for case in results["cases"])
+    ]
+    ordered = sorted(everywhere or backends, key=lambda name: name != "python")
+    return ordered[0]
 
 
 def _any_implementation(results: dict[str, Any], flag: str) -> bool:
@@ -113,17 +123,20 @@ def cases_speedup_chart(results: dict[str, Any]) -> Figure:
     """
     backends, baseline = results["settings"]["backends"], _baseline(results)
     cases = results["cases"]
+    # nan where a case lacks the implementation (or the baseline): no bar
     speedups = np.array(
         [
             [
                 case["implementations"][baseline]["median_s"]
                 / case["implementations"][b]["median_s"]
+                if b in case["implementations"] and baseline in case["implementations"]
+                else np.nan
                 for b in backends
             ]
             for case in cases
         ]
     )
-    lo = 10 ** math.floor(math.log10(min(speedups.min(), 1.0) / 3))
+    lo = 10 ** math.floor(math.log10(min(np.nanmin(speedups), 1.0) / 3))
     width = 0.8 / len(backends)
     fig, ax = plt.subplots(
         figsize=(max(7.0, 1.9 * len(cases) + 2), 5.0), layout="constrained"
@@ -132,7 +145,7 @@ def cases_speedup_chart(results: dict[str, Any]) -> Figure:
     for k, backend in enumerate(backends):
         x = np.arange(len(cases)) + (k - (len(backends) - 1) / 2) * width
         hatches = [
-            "//" if case["implementations"][backend]["extrapolated"] else ""
+            "//" if case["implementations"].get(backend, {}).get("extrapolated") else ""
             for case in cases
         ]
         bars = ax.bar(
@@ -146,6 +159,8 @@ def cases_speedup_chart(results: dict[str, Any]) -> Figure:
             edgecolor="white",
         )
         for bar, s in zip(bars, speedups[:, k], strict=True):
+            if np.isnan(s):
+                continue
             ax.text(
                 bar.get_x() + bar.get_width() / 2,
                 s * 1.15,
@@ -155,7 +170,7 @@ def cases_speedup_chart(results: dict[str, Any]) -> Figure:
                 fontsize=7,
             )
     ax.set_yscale("log")
-    ax.set_ylim(lo, speedups.max() * 8)
+    ax.set_ylim(lo, np.nanmax(speedups) * 8)
     ax.axhline(1.0, color="0.4", linewidth=0.8)
     ax.set_xticks(np.arange(len(cases)), [case["name"] for case in cases])
     ax.set_xlabel("case")
@@ -224,7 +239,10 @@ def cases_roofline_chart(
 def summary_table(results: dict[str, Any]) -> tables.Table:
     """A table: case, implementation, median time, GFLOP/s and speed-up.
 
-    The numba rows of convolutions name the kernel that ran, as "numba (winograd)".
+    The numba rows of convolutions name the kernel that ran, as "numba (winograd)";
+    a single rung is named by :func:`~cnnlab.perf.suite.implementations.label`,
+    as "mojo (direct)" or "numba kernel (winograd)". A case that lacks the
+    baseline (a rung that cannot compute it) leaves its speed-ups blank.
 
     When PyTorch ran, a last column gives each implementation's speed-up
     over it on the same case: its median divided into torch's, so above 1x
@@ -239,17 +257,17 @@ def summary_table(results: dict[str, Any]) -> tables.Table:
     values: dict[tuple[str, str], dict[str, float]] = {}
     for case in results["cases"]:
         impls = case["implementations"]
-        base = impls[baseline]["median_s"]
+        base = impls[baseline]["median_s"] if baseline in impls else math.nan
         for name, impl in impls.items():
             star = " *" if impl["extrapolated"] else ""
             dagger = " †" if impl.get("direct_equivalent") else ""
             kernel = f" ({impl['kernel']})" if impl.get("kernel") else ""
             row = [
                 case["name"],
-                name + kernel,
+                label(name) if is_rung(name) else name + kernel,
                 bench.format_time(impl["median_s"]) + star,
                 f"{impl['gflops']:.3g}{dagger}",
-                speedup_label(base / impl["median_s"]),
+                "" if math.isnan(base) else speedup_label(base / impl["median_s"]),
             ]
             if with_torch:
                 row.append(

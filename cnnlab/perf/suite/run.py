@@ -27,18 +27,22 @@ import cnnlab
 from cnnlab import threads
 from cnnlab.perf import bench, machine, roofline
 from cnnlab.perf.suite.cases import BOOK_CASES, CASES, TINY_CASES, BenchCase
+from cnnlab.perf.suite.implementations import (
+    PARTIAL,
+    choose_implementations,
+    default_implementations,
+    label,
+    skipped_pairs,
+    supports,
+)
 from cnnlab.perf.suite.output_dir import check_out_dir
 from cnnlab.perf.suite.report import write_results
-from cnnlab.perf.suite.torch_reference import (
-    TORCH,
-    label,
-    load_torch,
-    torch_available,
-)
+from cnnlab.perf.suite.torch_reference import TORCH, load_torch, torch_available
 from cnnlab.perf.suite.workloads import REFERENCE, WORKLOADS
 
 __all__ = [
     "available_backends",
+    "default_implementations",
     "run_case",
     "run_suite",
     "ceilings",
@@ -83,7 +87,7 @@ def _fewer_multiplications(
     """
     if case.kind != "conv2d" or case.w_shape is None:
         return False
-    if implementation == TORCH:
+    if implementation == TORCH or implementation == "numba-winograd":
         return True
     return implementation == "numba" and kernel.get("kernel") == "winograd"
 
@@ -121,16 +125,22 @@ def _implementation_result(
 def run_case(
     case: BenchCase, backends: Sequence[str], repeat: int, min_time: float
 ) -> dict[str, Any]:
-    """Check and time one case on each implementation; its entry of the results."""
+    """Check and time one case on each implementation; its entry of the results.
+
+    ``backends`` are names from :data:`~cnnlab.perf.suite.implementations.KNOWN`;
+    those that cannot compute this case (:func:`supports`) are left out, so
+    ``implementations`` holds only the others. ValueError if none is left.
+    """
+    backends = [name for name in backends if supports(name, case)]
+    if not backends:
+        raise ValueError(f"none of the implementations computes {case.name}")
     work = WORKLOADS[case.kind](case, np.random.default_rng(0))
     kernel = (
         _numba_conv_kernel(work)
         if case.kind == "conv2d" and "numba" in backends
         else {}
     )
-    fractions = {
-        name: (work.fraction if name == "python" else 1.0) for name in backends
-    }
+    fractions = {name: (work.fraction if name in PARTIAL else 1.0) for name in backends}
     candidates = {name: work.run(name, part=fractions[name] < 1) for name in backends}
     expected = work.run(REFERENCE)()
     expected_part = work.run(REFERENCE, part=True)()
@@ -233,7 +243,12 @@ def run_suite(
     cases : list of str, optional
         Names from :data:`CASES`; default all.
     backends : list of str, optional
-        From :func:`available_backends`; default all of them.
+        Implementations: backends, "torch", "mojo" or single rungs such as
+        "mojo-simd" and "numba-winograd" (see
+        :mod:`cnnlab.perf.suite.implementations`); default
+        :func:`default_implementations`. A case that one cannot compute lacks
+        its row (``settings["skipped"]`` lists them); ValueError if none of
+        them computes any of the cases.
     repeat : int, optional
         Rounds of :func:`bench.compare`; default 7, or 3 with ``quick``.
     quick : bool
@@ -265,13 +280,18 @@ def run_suite(
     """
     catalog = TINY_CASES if tiny else CASES
     cases = _choose("case", cases, list(catalog))
-    backends = _choose("backend", backends, available_backends())
+    backends = choose_implementations(backends)
     repeat = (
         (QUICK_REPEAT if quick else FULL_REPEAT)
         if repeat is None
         else _check_repeat(repeat)
     )
     min_time = 0.001 if tiny else 0.01 if quick else 0.05
+    skipped = skipped_pairs([catalog[name] for name in cases], backends)
+    if all(len(skipped.get(name, ())) == len(backends) for name in cases):
+        raise ValueError(
+            f"none of {', '.join(backends)} computes any of {', '.join(cases)}"
+        )
     if out_dir is not None:
         check_out_dir(out_dir, force)
 
@@ -280,7 +300,8 @@ def run_suite(
     bar = tqdm(cases, desc="bench", unit="case", disable=not progress)
     for name in bar:
         bar.set_postfix_str(name)
-        results_cases.append(run_case(catalog[name], backends, repeat, min_time))
+        if len(skipped.get(name, ())) < len(backends):
+            results_cases.append(run_case(catalog[name], backends, repeat, min_time))
     results = {
         "schema_version": SCHEMA_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -292,6 +313,7 @@ def run_suite(
             "min_time_s": min_time,
             "cases": cases,
             "backends": backends,
+            "skipped": skipped,
         },
         "ceilings": roofs,
         "cases": results_cases,

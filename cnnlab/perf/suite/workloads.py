@@ -25,6 +25,7 @@ from cnnlab import data
 from cnnlab.nn import SGD, Sequential, he_normal, lenet, train_epoch
 from cnnlab.perf import bench, roofline
 from cnnlab.perf.suite.cases import TRAIN_NETWORK, TRAIN_SETTINGS, BenchCase, LenetArgs
+from cnnlab.perf.suite.implementations import conv_call, is_rung
 from cnnlab.perf.suite.torch_reference import (
     TORCH,
     label,
@@ -75,9 +76,11 @@ class Workload(Protocol):
     def run(self, implementation: str, part: bool = False) -> Callable[[], np.ndarray]:
         """A call without arguments that computes the case on ``implementation``.
 
-        ``implementation`` is a cnnlab backend or "torch"; ``part=True``
-        computes only the python backend's part. The call returns an array,
-        which :meth:`check` compares with the reference's.
+        ``implementation`` is a cnnlab backend, "torch", or, on a convolution
+        it supports, a rung (:mod:`cnnlab.perf.suite.implementations`);
+        ``part=True`` computes only the part of the slow implementations.
+        The call returns an array, which :meth:`check` compares with the
+        reference's.
         """
         ...
 
@@ -177,6 +180,14 @@ class ConvWorkload(Workload):
     def run(self, implementation: str, part: bool = False) -> Callable[[], np.ndarray]:
         x, w, b, padding = self.part if part else (self.x, self.w, self.b, self.padding)
         stride = self.stride
+        if is_rung(implementation):
+            out_shape = (
+                x.shape[0],
+                w.shape[0],
+                cnnlab.output_size(x.shape[2], w.shape[2], stride[0], padding[0]),
+                cnnlab.output_size(x.shape[3], w.shape[3], stride[1], padding[1]),
+            )
+            return conv_call(implementation, x, w, b, stride, padding, out_shape)
         if implementation == TORCH:
             torch = load_torch()
             tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
