@@ -7,6 +7,7 @@ the reason, where the mojo package cannot run.
 """
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -186,6 +187,20 @@ def test_the_cache_keeps_the_default_and_a_few_recent_variants(tmp_path, monkeyp
     kept = sorted(p.name for p in folder.iterdir())
     assert default.name in kept and len(kept) == build.KEEP_VARIANTS + 1
     assert "bindings-0000000000000000.so" not in kept  # the least recently used went
+
+
+def test_a_build_records_how_long_it_took(tmp_path, monkeypatch):
+    monkeypatch.setattr(build, "cache_dir", lambda: tmp_path)
+    assert build.build_seconds(WIDTH=4) is None  # not built yet
+
+    def compile_slowly(texts, target, emit="shared-lib"):
+        time.sleep(0.05)
+        target.write_bytes(b"module")
+
+    monkeypatch.setattr(build, "_compile", compile_slowly)
+    build._build(build.sources(WIDTH=4), build.module_path(WIDTH=4))
+    assert 0.05 <= build.build_seconds(WIDTH=4) < 5
+    assert build.build_seconds() is None  # the default module is another file
 
 
 def test_source_is_the_text_that_runs():

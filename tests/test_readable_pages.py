@@ -3,7 +3,7 @@
 Two halves:
 
 - On the notebooks' sources (always): code lines of at most 88 characters,
-  and in the chapters that measure (3-9 and 11) no markdown cell that types a
+  and in the chapters that measure (3-9, 11 and 12) no markdown cell that types a
   measured quantity by hand, a number with a unit of time, rate, bandwidth
   or speedup. Such a number must reach the prose through myst-nb's
   ``{glue}``, so it is the number the page measured.
@@ -24,7 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-MEASURED_CHAPTERS = {"03", "04", "05", "06", "07", "08", "09", "11"}
+MEASURED_CHAPTERS = {"03", "04", "05", "06", "07", "08", "09", "11", "12"}
 CODE_WIDTH, OUTPUT_WIDTH = 88, 100
 BOOK_HTML = (
     Path(os.environ["CNNLAB_BOOK_HTML"]) if os.environ.get("CNNLAB_BOOK_HTML") else None

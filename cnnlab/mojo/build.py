@@ -25,10 +25,12 @@ import functools
 import hashlib
 import importlib.metadata
 import importlib.util
+import json
 import os
 import platform
 import re
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -45,6 +47,7 @@ __all__ = [
     "sources",
     "module_path",
     "load_bindings",
+    "build_seconds",
 ]
 
 KERNEL_DIR = Path(__file__).parent / "kernels"
@@ -143,6 +146,7 @@ def _prune(default: Path) -> None:
     others.sort(key=lambda p: p.stat().st_mtime, reverse=True)
     for old in others[KEEP_VARIANTS:]:
         old.unlink(missing_ok=True)
+        _record(old).unlink(missing_ok=True)
 
 
 def _build(texts: dict[str, str], path: Path, emit: str = "shared-lib") -> None:
@@ -154,12 +158,32 @@ def _build(texts: dict[str, str], path: Path, emit: str = "shared-lib") -> None:
     fd, temporary = tempfile.mkstemp(suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
+        start = time.perf_counter()
         _compile(texts, Path(temporary), emit)
+        seconds = time.perf_counter() - start
+        _record(path).write_text(json.dumps({"build_seconds": seconds}))
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
     _prune(module_path())
+
+
+def _record(path: Path) -> Path:
+    """The file beside a built ``path`` that says how long building it took."""
+    return path.with_name(path.name + ".json")
+
+
+def build_seconds(**overrides: int) -> float | None:
+    """How long building the module (with ``overrides``) took when it was built.
+
+    None if it is not built, or was built before builds were timed.
+    """
+    try:
+        record = json.loads(_record(module_path(**overrides)).read_text())
+        return float(record["build_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @functools.cache

@@ -66,7 +66,7 @@ def show(a: object) -> str:
     return f"array of shape {a.shape}, dtype {a.dtype}, first values {first} ..."
 
 
-def _describe(value: object) -> str:
+def describe(value: object) -> str:
     """``value``'s repr when that is safe to compute (a builtin scalar), else its type.
 
     A student's class could run any code in its ``__repr__``.
@@ -155,7 +155,7 @@ def _compare(
     view = plain_array(result)
     if view is None:
         return (
-            f"it returned {_describe(result)}, but a NumPy array was expected. "
+            f"it returned {describe(result)}, but a NumPy array was expected. "
             "Build the result with np.zeros(...) or convert it with np.array(...)."
         )
     if view.dtype.kind not in "fiub":
@@ -231,7 +231,7 @@ def _compare_scalar(
     expected: Any = case.expected
     number = plain_number(result)
     if number is None:
-        return f"it returned {_describe(result)}, but a number was expected."
+        return f"it returned {describe(result)}, but a number was expected."
     if isinstance(expected, (int, np.integer)):  # a count or a size: exact, and an int
         if number == expected and type(number) is not int:
             return (

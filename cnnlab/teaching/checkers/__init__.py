@@ -30,6 +30,8 @@ module (chapter, notebook)        checkers
                                   check_max_pool2d_backward,
                                   check_softmax_cross_entropy
 ``ch11_training_on_digits``       check_confusion_matrix, check_sgd_momentum_step
+``ch12_python_against_mojo``      check_simd_lanes, check_simd_width_experiment,
+                                  check_filters_experiment
 ================================  ================================================
 
 What the chapters share: ``cases`` (the reference backend, seeds and
@@ -54,6 +56,7 @@ from cnnlab.teaching.checkers.ch08_how_close_to_the_limit import *  # noqa: F403
 from cnnlab.teaching.checkers.ch09_the_fastest_path import *  # noqa: F403
 from cnnlab.teaching.checkers.ch10_backpropagation_by_hand import *  # noqa: F403
 from cnnlab.teaching.checkers.ch11_training_on_digits import *  # noqa: F403
+from cnnlab.teaching.checkers.ch12_python_against_mojo import *  # noqa: F403
 from cnnlab.teaching.checkers.speed import *  # noqa: F403
 
 # The modules whose ``__all__`` make up the checkers: the chapters in the order of the
