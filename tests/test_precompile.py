@@ -62,3 +62,30 @@ print(json.dumps(stats))
         "conv2d_pointwise_serial": [1, 0],  # the worker's
         "conv2d_phases_serial": [0, 1],  # the caller's own
     }
+
+
+def test_a_script_without_a_main_guard_runs_once(tmp_path):
+    """Workers do not import the caller's script again (multiprocessing's spawn
+    would, running it once more in every worker)."""
+    script = tmp_path / "tune_here.py"
+    script.write_text(f"""
+from cnnlab.backends.numba import precompile
+
+precompile.compile_conv_kernels([precompile.ConvCall{tuple(CALL)!r}], processes=2)
+print("ran")
+""")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    result = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ran"]
+    assert "Traceback" not in result.stderr
+
+
+def test_a_worker_that_dies_leaves_its_kernels_to_the_caller(monkeypatch):
+    ran = []
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # a worker that exits at once
+    monkeypatch.setattr(precompile, "_run_kernel", lambda name, calls, threads: ran.append(name))
+    precompile.compile_conv_kernels([CALL], processes=2)
+    assert sorted(ran) == ["im2col", "pointwise"]

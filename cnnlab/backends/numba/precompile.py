@@ -8,15 +8,22 @@ its time compiling, one kernel after another, while the other cores wait.
 per task; each worker calls its kernels once on arrays of zeros of the real
 shapes, which compiles them into the shared cache. The calling process then
 loads them from disk, and races them with the workers gone, on an idle machine.
+
+A worker is ``python -m cnnlab.backends.numba.precompile``, fed one task per
+line on its standard input, not a :mod:`multiprocessing` child: those import
+the caller's main module again, which runs a script that calls this without an
+``if __name__ == "__main__":`` guard a second time, in every worker.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
+import subprocess
+import sys
+import threading
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from typing import NamedTuple
 
 import numba
@@ -69,30 +76,76 @@ def compile_conv_kernels(
 ) -> None:
     """Compile every candidate kernel of ``calls``, ``processes`` at a time.
 
-    This process is one of them: it takes the next kernel whenever every
-    worker is busy, so it needs to load only the others' kernels from disk.
-    ``processes`` defaults to the machine's cores; with one, nothing is done
-    here (the kernels compile when first called, as without this step). Workers
-    are spawned, not forked: a fork would copy the threads Numba may have
-    started. A worker that fails leaves its kernels to compile when raced.
+    This process is one of them: it takes kernels from the back of the list
+    while the workers take them from the front, so it needs to load only the
+    others' kernels from disk. ``processes`` defaults to the machine's cores;
+    with one, nothing is done here (the kernels compile when first called, as
+    without this step). A worker that fails leaves its kernel to compile when
+    raced.
     """
-    tasks = list(_tasks(calls).items())
+    tasks = deque(_tasks(calls).items())
     processes = min(processes or os.cpu_count() or 1, len(tasks))
     if processes < 2:
         return
     threads = numba.get_num_threads()
-    workers = processes - 1
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
-        running: list[Future] = []
-        while tasks:
-            running = [future for future in running if not future.done()]
-            if len(running) < workers:
+    lock = threading.Lock()
+
+    def take(front: bool) -> tuple[str, list[ConvCall]] | None:
+        with lock:
+            if not tasks:
+                return None
+            return tasks.popleft() if front else tasks.pop()
+
+    def feed_a_worker() -> None:
+        command = [sys.executable, "-m", __name__]
+        try:
+            worker = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+        except OSError:
+            return
+        with worker:
+            stdin, stdout = worker.stdin, worker.stdout
+            while stdin and stdout and (task := take(front=True)) is not None:
+                name, task_calls = task
+                line = json.dumps(
+                    {"kernel": name, "calls": task_calls, "threads": threads}
+                )
                 try:
-                    running.append(pool.submit(_run_kernel, *tasks[0], threads))
-                    tasks.pop(0)
-                    continue
-                except BrokenProcessPool:  # a worker died: do the rest here
-                    workers = 0
-            _run_kernel(*tasks.pop(), threads)
-        wait(running)
+                    stdin.write(line + "\n")
+                    stdin.flush()
+                    done = stdout.readline()
+                except OSError:
+                    done = ""
+                if done != f"{DONE} {name}\n":  # it died: the rest are the caller's
+                    with lock:
+                        tasks.appendleft(task)
+                    break
+
+    feeders = [threading.Thread(target=feed_a_worker) for _ in range(processes - 1)]
+    for feeder in feeders:
+        feeder.start()
+    while (task := take(front=False)) is not None:
+        _run_kernel(*task, threads)
+    for feeder in feeders:
+        feeder.join()
+
+
+DONE = "compiled"
+"""What a worker writes, with the kernel's name, when a task is done."""
+
+
+def _serve() -> None:
+    """A worker: run the task of each line of standard input, say when done."""
+    for line in sys.stdin:
+        task = json.loads(line)
+        calls = [
+            ConvCall(tuple(x), tuple(w), tuple(stride), tuple(padding), dtype)
+            for x, w, stride, padding, dtype in task["calls"]
+        ]
+        _run_kernel(task["kernel"], calls, task["threads"])
+        print(DONE, task["kernel"], flush=True)
+
+
+if __name__ == "__main__":
+    _serve()
