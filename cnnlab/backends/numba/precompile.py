@@ -80,8 +80,7 @@ def compile_conv_kernels(
     while the workers take them from the front, so it needs to load only the
     others' kernels from disk. ``processes`` defaults to the machine's cores;
     with one, nothing is done here (the kernels compile when first called, as
-    without this step). A worker that fails leaves its kernel to compile when
-    raced.
+    without this step). The kernel of a worker that fails is compiled here.
     """
     tasks = deque(_tasks(calls).items())
     processes = min(processes or os.cpu_count() or 1, len(tasks))
@@ -129,6 +128,8 @@ def compile_conv_kernels(
         _run_kernel(*task, threads)
     for feeder in feeders:
         feeder.join()
+    while (task := take(front=False)) is not None:  # those of a worker that died
+        _run_kernel(*task, threads)
 
 
 DONE = "compiled"
