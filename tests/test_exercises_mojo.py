@@ -90,4 +90,5 @@ def test_the_experiment_passes_whatever_was_predicted(prediction):
     assert report.passed, report.message
     assert "agrees with the NumPy backend" in report.message
     held = "Your prediction held." in report.message
-    assert held == (f"): {prediction} (" in report.message)
+    assert held == (f":\n{prediction} (" in report.message)
+    assert max(len(line) for line in report.message.splitlines()) <= 100

@@ -99,7 +99,7 @@ def _choice(exercise: str, student_fn: Any, constant: str) -> tuple[Any, Report 
     outcome = call(student_fn, (), {}, TIME_LIMIT_S, {}, Guard())
     if outcome.not_implemented:
         message = (
-            f"… {exercise}: not implemented yet. Return your {constant} and your "
+            f"… {exercise}: not implemented yet.\nReturn your {constant} and your "
             "prediction instead of `raise NotImplementedError`."
         )
         return None, Report(exercise, False, "not implemented", message)
@@ -124,7 +124,7 @@ def _experiment(exercise: str, rung: str, constant: str, student_fn: Any) -> Rep
         return finish(ended)
     value, prediction = choice
     if not mojo.available():
-        message = f"– {exercise}: skipped, Mojo cannot run here: {mojo.REASON}."
+        message = f"– {exercise}: skipped, Mojo cannot run here:\n{mojo.REASON}."
         return finish(Report(exercise, True, "skipped", message))
     from cnnlab.mojo import conv
 
@@ -132,7 +132,7 @@ def _experiment(exercise: str, rung: str, constant: str, student_fn: Any) -> Rep
     if prediction not in PREDICTIONS:
         choices = ", ".join(repr(p) for p in PREDICTIONS)
         message = (
-            f"✗ {exercise}: the prediction must be one of {choices}, "
+            f"✗ {exercise}: the prediction must be one of {choices},\n"
             f"not {describe(prediction)}."
         )
         return finish(Report(exercise, False, "failed", message))
@@ -167,7 +167,7 @@ def _race(exercise, rung, constant, value, default, variant, prediction) -> Repo
         worst = float(np.abs(out_variant - expected).max())
         message = (
             f"✗ {exercise}: with {constant} = {value} the {rung} rung disagrees with "
-            f"the NumPy backend (largest difference {worst:.3g})."
+            f"the NumPy backend\n(largest difference {worst:.3g})."
         )
         return Report(exercise, False, "failed", message)
     times = bench.compare(
@@ -189,11 +189,12 @@ def _race(exercise, rung, constant, value, default, variant, prediction) -> Repo
         if prediction == outcome
         else f"You predicted {prediction!r}: the machine disagrees, so look for why."
     )
+    # one short line each: the feedback is read in a notebook's output
     message = (
-        f"✓ {exercise}: {constant} = {value} agrees with the NumPy backend and ran "
-        f"in {bench.format_time(times['variant'].median)} against "
+        f"✓ {exercise}: {constant} = {value} agrees with the NumPy backend.\n"
+        f"It ran in {bench.format_time(times['variant'].median)} against "
         f"{bench.format_time(times['built'].median)} for {constant} = {default} "
-        f"(median of 9 interleaved rounds): {outcome} ({ratio:.2f}x the speed). "
+        f"(medians of 9 interleaved rounds):\n{outcome} ({ratio:.2f}x the speed). "
         f"{verdict}"
     )
     return Report(exercise, True, "passed", message)
