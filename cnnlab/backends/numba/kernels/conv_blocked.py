@@ -45,7 +45,7 @@ FILTER_BLOCK = 2
 CHUNK = 1024
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _taps(w9, f, c):
     """The 9 weights of filter f on channel c as a tuple, so they live in registers."""
     t = w9[f, c]

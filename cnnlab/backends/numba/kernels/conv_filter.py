@@ -48,7 +48,7 @@ from numba import njit, prange
 _ZERO = np.float32(0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _taps(w_fc):
     """The 9 weights of one (filter, channel), as scalars that stay in registers."""
     return (
@@ -64,7 +64,7 @@ def _taps(w_fc):
     )
 
 
-@njit(cache=True, inline="always", fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"})
 def _row_sum(start, t, r0, r1, r2, j):
     """start + the 9 taps of one output at column ``pw + j``, from its input rows.
 
@@ -152,7 +152,7 @@ def _padded_row(t, x_c, i, ph, o0):
                     o0[j] += padding_taps
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _edge_column(t, x_c, i, j, ph, pw, row, bias, first):
     """row[j] <- bias (or row[j]) + the taps of output (i, j); its window leaves x."""
     height, width = x_c.shape

@@ -34,7 +34,7 @@ MAX_COLUMNS = 1 << 20
 """Most elements in one work item's im2col buffer (C*KH*KW, rows * PW)."""
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _used(kh, kw, sh, sw):
     """How many phase rows and columns the taps read: a stride larger than the
     kernel skips inputs, and the phases of the skipped rows and columns are never
@@ -188,9 +188,12 @@ def conv2d_phases_serial(
     out: np.ndarray,
 ) -> None:
     """:func:`conv2d_phases` in one thread."""
-    phases, cols, acc = _buffers(x, w2, kh, kw, sh, sw, pw, block_rows, 1)
+    # typed as conv2d_phases passes them (prange's index is unsigned), not as
+    # the literals 0 and 1: then one compiled _worker and _buffers serve both
+    first, one = np.uint64(0), np.int64(1)
+    phases, cols, acc = _buffers(x, w2, kh, kw, sh, sw, pw, block_rows, one)
     bufs = (phases[0], cols[0], acc[0])
-    _worker(x, w2, b, kh, kw, sh, sw, ph, pw, block_rows, 0, 1, bufs, out)
+    _worker(x, w2, b, kh, kw, sh, sw, ph, pw, block_rows, first, one, bufs, out)
 
 
 def block_rows(

@@ -90,7 +90,7 @@ def filter_transform(w: np.ndarray) -> np.ndarray:
 TWO, FOUR, FIVE, EIGHT = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _bt(d0, d1, d2, d3, d4, d5):
     """B^T d for one column (or row) of 6 inputs."""
     return (
@@ -103,7 +103,7 @@ def _bt(d0, d1, d2, d3, d4, d5):
     )
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _bt_column(flat, j, p):
     """B^T d_p[:, j], where flat[(6 i + j) * SPAN + p] = d_p[i, j]."""
     return _bt(
@@ -116,14 +116,14 @@ def _bt_column(flat, j, p):
     )
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _at(m0, m1, m2, m3, m4, m5):
     """A^T m for one column (or row) of 6 products."""
     a, b, c, d = m1 + m2, m1 - m2, m3 + m4, m3 - m4
     return (m0 + a + c, b + TWO * d, a + FOUR * c, b + EIGHT * d + m5)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _segment(t, t_end, tiles_h, tiles_w):
     """The run of tiles from t that share an image and a tile row.
 
