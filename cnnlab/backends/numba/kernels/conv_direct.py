@@ -307,7 +307,9 @@ def conv2d_direct_serial(
     n_blocks = (out.shape[2] + block_rows - 1) // block_rows
     n_groups = (x.shape[0] + images_per_item - 1) // images_per_item
     for item in range(n_groups * n_blocks):
-        _direct_item(x, w, b, ph, pw, block_rows, images_per_item, item, out)
+        # unsigned, as prange's index is: one compiled _direct_item serves both
+        # kernels, and an index known to be non-negative needs no wraparound check
+        _direct_item(x, w, b, ph, pw, block_rows, images_per_item, np.uint64(item), out)
 
 
 def work_items(

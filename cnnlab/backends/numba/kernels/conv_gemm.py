@@ -54,4 +54,5 @@ def conv2d_pointwise_serial(
 ) -> None:
     """:func:`conv2d_pointwise` in one thread."""
     for n in range(x3.shape[0]):
-        _pointwise_image(x3, w2, b, n, out3)
+        # unsigned, as prange's index is: one compiled _pointwise_image serves both
+        _pointwise_image(x3, w2, b, np.uint64(n), out3)

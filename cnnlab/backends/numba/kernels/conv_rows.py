@@ -191,7 +191,11 @@ def _buffers(x, wt, sh, pw, out_w, block_rows, workers):
     acc = np.empty((workers, block_rows * out_w * filters), x.dtype)
     padded_rows = np.empty((workers, x.shape[3] + 2 * pw, channels), x.dtype)
     scalars = np.empty((workers, 2), x.dtype)
-    _gemm(0, 0, 0, planes[0], 1, planes[0], 1, acc[0], 1, 0.0, scalars[0])
+    # int64 sizes, not the literals 0 and 1, for which Numba would compile _gemm again
+    zero, one = np.int64(0), np.int64(1)
+    _gemm(
+        zero, zero, zero, planes[0], one, planes[0], one, acc[0], one, 0.0, scalars[0]
+    )
     return planes, acc, padded_rows, scalars
 
 
@@ -235,11 +239,14 @@ def conv2d_rows_serial(
     out: np.ndarray,
 ) -> None:
     """:func:`conv2d_rows` in one thread."""
+    # typed as conv2d_rows passes them (prange's index is unsigned), not as
+    # the literals 0 and 1: then one compiled _worker and _buffers serve both
+    first, one = np.uint64(0), np.int64(1)
     planes, acc, padded_rows, scalars = _buffers(
-        x, wt, sh, pw, out.shape[3], block_rows, 1
+        x, wt, sh, pw, out.shape[3], block_rows, one
     )
     bufs = (planes[0], acc[0], padded_rows[0], scalars[0])
-    _worker(x, wt, b, sh, sw, ph, pw, block_rows, 0, 1, bufs, out)
+    _worker(x, wt, b, sh, sw, ph, pw, block_rows, first, one, bufs, out)
 
 
 def block_rows(
