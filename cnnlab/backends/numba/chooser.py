@@ -206,15 +206,17 @@ def conv_candidates(
 
     :mod:`cnnlab.backends.numba.tuner` times them on the reader's machine; the
     order here is only the order they race in. Kernels are left out only where
-    they cannot run (Winograd on values that could overflow it) or cannot win
-    (the filter kernel reads x once per filter; the general loops on stride 1,
-    where the direct kernel does the same work with its taps unrolled).
+    they cannot run (Winograd on values that could overflow it) or cannot win:
+    the filter kernel reads x once per filter, and the general loops copy x
+    padded and run scalar where the direct kernel (stride 1) and im2col
+    (any stride) do the same work in vectors; every candidate is compiled
+    before a first race, so one that never wins costs seconds of compiling.
     """
     c, (kh, kw) = x_shape[1], w_shape[2:]
     if (kh, kw) == (1, 1):
         return ["pointwise", "direct"] if stride == (1, 1) else ["pointwise", "im2col"]
     if stride != (1, 1):
-        return ["rows", "im2col", "general"]
+        return ["rows", "im2col"]
     if (kh, kw) != (3, 3):
         return ["direct", "im2col"]
     names = ["direct", "blocked"]
