@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import warnings
 
 import numba
@@ -251,6 +252,26 @@ def test_state_follows_every_change_of_the_environment(monkeypatch, tmp_path, na
     assert changed not in seen
     os.environ.pop(name)
     assert tuner.state() != changed
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one thread only")
+def test_the_thread_count_read_without_locks_is_numbas():
+    """forward's thread count, read past get_num_threads' locks, follows set_num_threads
+    in this thread and is not changed by another thread's setting."""
+    threads = numba.get_num_threads()
+    seen_in_a_thread = []
+    try:
+        numba.set_num_threads(1)
+        assert forward._thread_count() == numba.get_num_threads() == 1
+        worker = threading.Thread(target=lambda: seen_in_a_thread.append(forward._thread_count()))
+        worker.start()
+        worker.join()
+        numba.set_num_threads(2)
+        assert forward._thread_count() == 2
+    finally:
+        numba.set_num_threads(threads)
+    assert forward._thread_count() == threads
+    assert seen_in_a_thread == [numba.config.NUMBA_NUM_THREADS]
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one thread only")

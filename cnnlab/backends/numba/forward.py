@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numba
+import numba.np.ufunc.parallel as _numba_parallel
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -45,9 +46,23 @@ if not {"NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY"} & set(os.envi
     numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]  # type: ignore[attr-defined]
 
 
+def _thread_count() -> int:
+    """numba.get_num_threads(), without its two locks once Numba's threads run.
+
+    get_num_threads starts the threads if they are not running yet, under a lock
+    shared with other processes, on every call; conv2d asks on every call, and an
+    image filter takes only tens of microseconds. Once they run, the count (this
+    thread's, as set_num_threads left it) is one call into the threading layer.
+    """
+    if _numba_parallel._is_initialized:
+        # set when the threads start, so mypy does not see it
+        return _numba_parallel._get_num_threads()  # type: ignore[attr-defined]
+    return numba.get_num_threads()
+
+
 def conv_key(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Pair) -> str:
     """The tuner's key of a convolution: everything its fastest kernel depends on."""
-    threads = numba.get_num_threads()
+    threads = _thread_count()
     return _conv_key(x.dtype.char, x.shape, w.shape, stride, padding, threads)
 
 
@@ -156,7 +171,7 @@ def _plan_key(x, w, b, stride, padding) -> tuple | None:
 def _state() -> tuple:
     # the static table too: tests force a kernel by replacing its chooser
     static = (chooser.choose_conv_kernel, chooser.THRESHOLDS)
-    return (*tuner.state(), numba.get_num_threads(), *static)
+    return (tuner.state(), _thread_count(), *static)
 
 
 def conv2d(

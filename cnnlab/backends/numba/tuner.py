@@ -219,7 +219,7 @@ def _load() -> dict[str, dict[str, Any]]:
     return _entries
 
 
-def state() -> tuple[str | None, ...]:
+def state() -> tuple:
     """What every choice depends on besides the call: the environment that turns
     tuning off and places the tuning file, and a count of the changes to the
     choices known to this process.
@@ -228,7 +228,7 @@ def state() -> tuple[str | None, ...]:
     repeated call) makes the choice again when this changes. Raw values, not
     :func:`enabled` and :func:`cache_path`: this is asked on every call.
     """
-    return (*_environment(), str(_generation))
+    return (_environment(), _generation)
 
 
 def _save(key: str, entry: dict[str, Any]) -> None:
