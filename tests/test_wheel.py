@@ -45,9 +45,10 @@ def wheel(tmp_path_factory) -> Path:
 
 
 def test_the_wheel_holds_every_module_of_the_package(wheel):
-    # .mojo: the Mojo kernels' sources, built on first use (cnnlab.mojo.build)
+    # .mojo: the Mojo kernels' sources, built on first use (cnnlab.mojo.build);
+    # .js: the script of the responsive figures (cnnlab.viz.frames)
     modules = {name for name in _project_files()
-               if name.startswith("cnnlab/") and name.endswith((".py", ".mojo"))}
+               if name.startswith("cnnlab/") and name.endswith((".py", ".mojo", ".js"))}
     with zipfile.ZipFile(wheel) as archive:
         inside = {name for name in archive.namelist() if name.startswith("cnnlab/")}
     assert modules, "no modules found in the checkout"
