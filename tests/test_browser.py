@@ -18,6 +18,7 @@ request that leaves 127.0.0.1 fails the test.
 from __future__ import annotations
 
 import functools
+import json
 import http.server
 import mimetypes
 import os
@@ -282,6 +283,97 @@ def test_page_renders_cleanly(page, visit, screenshots):
 
     v.page.screenshot(path=screenshots / screenshot_name(page), full_page=True)
     assert not problems, f"{page}:\n  " + "\n  ".join(problems)
+
+
+RESPONSIVE = ".cnnlab-frames"
+
+
+def responsive_pages() -> list[str]:
+    """The pages with a responsive figure (cnnlab.viz.frames)."""
+    return [p for p in book_pages() if 'class="cnnlab-frames"' in (BOOK_HTML / p).read_text(encoding="utf-8")]
+
+
+SHOWN = """(figure) => {
+    const img = figure.querySelector("img");
+    return {key: img.dataset.key, src: img.getAttribute("src"), alt: img.getAttribute("alt"),
+            loaded: img.complete && img.naturalWidth > 0};
+}"""
+
+
+def expected_frame(data: dict, key: str) -> str:
+    return f"data:{data['mime']};base64," + data["images"][data["frames"][key]]
+
+
+@pytest.mark.parametrize("page", responsive_pages())
+def test_responsive_figures_follow_their_controls_with_no_python(page, visit, screenshots):
+    """Each control, set to each of its values, puts up the frame Python drew for that setting
+    (the frames of the page's data; tests/test_frames.py checks they are the plots' figures)."""
+    v = visit(page)
+    figures = v.page.locator(RESPONSIVE)
+    assert figures.count()
+    for n in range(figures.count()):
+        figure = figures.nth(n)
+        figure.scroll_into_view_if_needed()
+        data = json.loads(figure.locator(".cnnlab-frames-data").text_content())
+        name = screenshot_name(page, f"-responsive-{n}")
+        figure.screenshot(path=screenshots / name.replace(".png", "-before.png"))
+        first = figure.evaluate(SHOWN)
+        changed = False
+        controls = figure.locator("[data-control]")
+        assert controls.count(), "a responsive figure without controls"
+        for c in range(controls.count()):
+            control = controls.nth(c)
+            if control.evaluate("el => el.tagName") == "SELECT":
+                count = control.locator("option").count()
+                for index in [*range(1, count), 0]:
+                    control.select_option(index=index)  # a value would also match an option's label
+                    shown = figure.evaluate(SHOWN)
+                    # the menu the reader set keeps its value; the others move to a frame that exists
+                    assert shown["key"].split(",")[c] == str(index), shown["key"]
+                    assert shown["src"] == expected_frame(data, shown["key"]), f"frame of {shown['key']}"
+                    assert shown["alt"] == data["alts"][shown["key"]]
+                    changed |= shown["src"] != first["src"]
+            else:  # a slider: step it with the keyboard, as a reader does
+                control.focus()
+                for _ in range(3):
+                    before = figure.evaluate(SHOWN)
+                    v.page.keyboard.press("ArrowRight")
+                    shown = figure.evaluate(SHOWN)
+                    assert shown["src"] == expected_frame(data, shown["key"]), f"frame of {shown['key']}"
+                    if shown["key"] != before["key"]:
+                        assert shown["src"] != before["src"] or data["frames"][shown["key"]] == data["frames"][before["key"]]
+                    changed |= shown["src"] != first["src"]
+                v.page.keyboard.press("End")
+                last = figure.evaluate(SHOWN)
+                maximum = int(control.get_attribute("max"))
+                assert int(last["key"].split(",")[c]) == maximum, "End goes to the last valid position"
+                assert last["key"] in data["frames"]
+        assert changed, "no control changed the image"
+        figure.screenshot(path=screenshots / name.replace(".png", "-after.png"))
+    assert not v.problems, "\n".join(v.problems)
+
+
+@pytest.mark.parametrize("page", responsive_pages())
+def test_responsive_figures_show_their_first_frame_without_scripts(page, browser, base_url, screenshots):
+    """With scripts off, each responsive figure is its first frame, a plain image with alt
+    text, and shows no controls (they could not work)."""
+    tab = browser.new_page()
+    browser.new_cdp_session(tab).send("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        tab.goto(base_url + page, wait_until="load")
+        figures = tab.locator(RESPONSIVE)
+        assert figures.count()
+        for n in range(figures.count()):
+            figure = figures.nth(n)
+            figure.scroll_into_view_if_needed()
+            image = figure.locator("img")
+            assert image.is_visible()
+            assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+            assert (image.get_attribute("alt") or "").strip()
+            assert not figure.locator(".cnnlab-frames-controls").is_visible(), "controls that cannot work"
+            figure.screenshot(path=screenshots / screenshot_name(page, f"-responsive-{n}-no-script"))
+    finally:
+        tab.close()
 
 
 def test_search_finds_im2col(visit, screenshots):

@@ -123,6 +123,12 @@ def test_measured_chapters_glue_their_numbers(path):
 # ---------------------------------------------------------------- the built book
 
 
+# Elements that have no end tag, and elements whose text is not read as lines: a menu's
+# options (a responsive figure's controls) are a list to pick from, not a line of output.
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+_NOT_READ = {"script", "style", "select"}
+
+
 class _PageText(HTMLParser):
     """Collects the text of a page's cell outputs (line by line) and of the whole page."""
 
@@ -135,17 +141,26 @@ class _PageText(HTMLParser):
         self._stack: list[bool] = []
 
     def handle_starttag(self, tag, attrs):
+        if tag in _VOID:  # no end tag follows: nothing to match on the stack
+            return
         classes = (dict(attrs).get("class") or "").split()
         is_output = "cell_output" in classes
-        if tag in ("script", "style"):
+        if tag in _NOT_READ:
             self.depth_in_script += 1
         self._stack.append(is_output)
         if is_output:
             self.depth_in_output += 1
             self.outputs.append("")
 
+    def handle_startendtag(self, tag, attrs):  # <img ... />: a void element
+        if tag not in _VOID:
+            self.handle_starttag(tag, attrs)
+            self.handle_endtag(tag)
+
     def handle_endtag(self, tag):
-        if tag in ("script", "style"):
+        if tag in _VOID:
+            return
+        if tag in _NOT_READ:
             self.depth_in_script = max(0, self.depth_in_script - 1)
         if self._stack and self._stack.pop():
             self.depth_in_output -= 1
