@@ -376,6 +376,123 @@ def test_responsive_figures_show_their_first_frame_without_scripts(page, browser
         tab.close()
 
 
+def _line(a, b, steps=12):
+    return [(a[0] + (b[0] - a[0]) * t / steps, a[1] + (b[1] - a[1]) * t / steps) for t in range(steps + 1)]
+
+
+def _ellipse(cx, cy, rx, ry, steps=40):
+    import math
+
+    return [(cx + rx * math.cos(2 * math.pi * t / steps), cy + ry * math.sin(2 * math.pi * t / steps))
+            for t in range(steps + 1)]
+
+
+# Digits as a reader draws them, as strokes in a unit box (y downwards).
+CLEAR_DIGITS = {
+    0: [_ellipse(0.5, 0.5, 0.22, 0.33)],
+    1: [_line((0.35, 0.3), (0.5, 0.15)) + _line((0.5, 0.15), (0.5, 0.85)), _line((0.35, 0.85), (0.65, 0.85))],
+    4: [_line((0.6, 0.15), (0.3, 0.6)) + _line((0.3, 0.6), (0.75, 0.6)), _line((0.6, 0.3), (0.6, 0.85))],
+    7: [_line((0.3, 0.2), (0.7, 0.2)) + _line((0.7, 0.2), (0.45, 0.85))],
+    8: [_ellipse(0.5, 0.32, 0.15, 0.16), _ellipse(0.5, 0.67, 0.18, 0.18)],
+}
+
+
+def pad_pages() -> list[str]:
+    """The pages with a digit pad (cnnlab.viz.digit_pad)."""
+    return [p for p in book_pages() if 'class="cnnlab-pad"' in (BOOK_HTML / p).read_text(encoding="utf-8")]
+
+
+def model_from_spec(spec: dict):
+    """The network a digit pad's page holds, as a cnnlab model with the page's weights."""
+    import numpy as np
+
+    from cnnlab.nn import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, Softmax
+
+    layers = []
+    for layer in spec["layers"]:
+        kind = layer["type"]
+        if kind == "conv":
+            f, c, kh, kw = layer["shape"]
+            made = Conv2d(c, f, (kh, kw), stride=tuple(layer["stride"]), padding=tuple(layer["padding"]))
+        elif kind == "linear":
+            made = Linear(layer["shape"][1], layer["shape"][0])
+        else:
+            made = {"relu": ReLU, "flatten": Flatten, "softmax": Softmax}.get(kind)
+            made = MaxPool2d(tuple(layer["size"]), tuple(layer["stride"])) if kind == "maxpool" else made()
+        if kind in ("conv", "linear"):
+            made.params["w"] = np.array(layer["w"], np.float32).reshape(layer["shape"])
+            made.params["b"] = np.array(layer["b"], np.float32)
+        layers.append(made)
+    model = Sequential(*layers, input_shape=(1, spec["size"], spec["size"]))
+
+    def probabilities(pixels):
+        x = (np.asarray(pixels, np.float32).reshape(-1, 1, 8, 8) / spec["max_pixel"] - spec["mean"]) / spec["std"]
+        return np.asarray(model(x.astype(np.float32)))
+
+    return probabilities
+
+
+@pytest.mark.parametrize("page", pad_pages())
+def test_the_digit_pad_reads_digits_as_cnnlab_does(page, visit, screenshots):
+    """The page's forward pass gives cnnlab's probabilities (within 1e-5) on its test digits and
+    on a stroke drawn with the mouse, with the weights the page holds."""
+    import numpy as np
+
+    v = visit(page)
+    pad = v.page.locator(".cnnlab-pad")
+    pad.scroll_into_view_if_needed()
+    spec = json.loads(pad.locator(".cnnlab-pad-data").text_content())
+    probabilities = model_from_spec(spec)
+    examples = [example["pixels"] for example in spec["examples"]]
+    assert examples, "a pad without test digits"
+    got = np.array([pad.evaluate("(el, px) => el.cnnlabDigitPad.forward(px)", pixels) for pixels in examples])
+    np.testing.assert_allclose(got, probabilities(examples), atol=1e-5)
+    pad.screenshot(path=screenshots / screenshot_name(page, "-digit-pad-before"))
+
+    box = pad.locator("canvas.cnnlab-pad-draw").bounding_box()
+    x, top = box["x"] + 0.5 * box["width"], box["y"] + 0.15 * box["height"]
+    v.page.mouse.move(x - 0.15 * box["width"], top + 0.1 * box["height"])  # a 1 with a flag
+    v.page.mouse.down()
+    v.page.mouse.move(x, top)
+    for k in range(1, 21):
+        v.page.mouse.move(x, top + k * 0.035 * box["height"])
+    v.page.mouse.up()
+    drawn = pad.evaluate("el => el.cnnlabLastPixels")
+    shown = np.array(pad.evaluate("el => el.cnnlabLastProbabilities"))
+    assert np.array(drawn).sum() > 0
+    np.testing.assert_allclose(shown, probabilities(drawn)[0], atol=1e-5)
+    verdict = pad.locator(".cnnlab-pad-verdict").text_content()
+    assert verdict.startswith(f"The network reads {int(shown.argmax())} "), verdict
+    assert pad.locator(".cnnlab-pad-bars > div").count() == 10
+    assert pad.locator(".cnnlab-pad-maps canvas").count() > 10, "no feature maps shown"
+    pad.screenshot(path=screenshots / screenshot_name(page, "-digit-pad-after"))
+    # clear digits, drawn as a reader would, are read as what they are
+    assert int(shown.argmax()) == 1, f"a 1 with a flag read as {int(shown.argmax())}"
+    for expected, strokes in CLEAR_DIGITS.items():
+        points = [[[x * box["width"], y * box["height"]] for x, y in stroke] for stroke in strokes]
+        pixels = pad.evaluate("(el, s) => el.cnnlabDigitPad.prepare(s)", points)
+        read = np.array(pad.evaluate("(el, px) => el.cnnlabDigitPad.forward(px)", pixels))
+        assert int(read.argmax()) == expected, f"a drawn {expected} read as {int(read.argmax())} ({read.max():.0%})"
+    assert not v.problems, "\n".join(v.problems)
+
+
+@pytest.mark.parametrize("page", pad_pages())
+def test_without_scripts_the_digit_pad_is_a_still_figure(page, browser, base_url, screenshots):
+    tab = browser.new_page()
+    browser.new_cdp_session(tab).send("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        tab.goto(base_url + page, wait_until="load")
+        pad = tab.locator(".cnnlab-pad")
+        pad.scroll_into_view_if_needed()
+        still = pad.locator(".cnnlab-pad-still img")
+        assert still.is_visible() and still.evaluate("img => img.complete && img.naturalWidth > 0")
+        assert (still.get_attribute("alt") or "").strip()
+        assert not pad.locator(".cnnlab-pad-live").is_visible(), "a pad that cannot draw"
+        pad.screenshot(path=screenshots / screenshot_name(page, "-digit-pad-no-script"))
+    finally:
+        tab.close()
+
+
 def test_search_finds_im2col(visit, screenshots):
     v = visit("search.html?q=im2col")
     results = v.page.locator("#search-results ul.search li")
@@ -391,8 +508,8 @@ def test_previous_next_walk_the_numbered_chapters_in_toc_order(visit):
     v = visit(expected[0])
     forward, titles = [expected[0]], {}
     while v.page.locator("a.right-next").count():
-        v.page.locator("a.right-next").click()
-        v.page.wait_for_load_state("load")
+        with v.page.expect_navigation(wait_until="load"):  # not the page the click left
+            v.page.locator("a.right-next").click()
         page = urlsplit(v.page.url).path.lstrip("/")
         forward.append(page)
         titles[page] = v.page.locator("main h1").first.inner_text()
@@ -404,10 +521,10 @@ def test_previous_next_walk_the_numbered_chapters_in_toc_order(visit):
 
     backward = [forward[-1]]
     while v.page.locator("a.left-prev").count():
-        v.page.locator("a.left-prev").click()
-        v.page.wait_for_load_state("load")
+        with v.page.expect_navigation(wait_until="load"):
+            v.page.locator("a.left-prev").click()
         backward.append(urlsplit(v.page.url).path.lstrip("/"))
-    assert backward == expected[::-1]
+    assert backward == expected[::-1], backward
     assert not v.problems, "\n".join(v.problems)
 
 
