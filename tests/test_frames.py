@@ -117,13 +117,17 @@ def test_the_kernel_explorer_frames_are_the_figures_plots_draws():
 
 
 def test_the_stepper_has_a_frame_for_each_window_position():
-    figure = explorers.sliding_window_stepper()
-    positions = {(1, 0): 9, (1, 1): 25, (2, 0): 4, (2, 1): 9}  # 5 x 5 input, 3 x 3 kernel
-    for (stride, padding), count in positions.items():
-        keys = [k for k in figure.keys if figure.setting(k)["stride"] == stride
-                and figure.setting(k)["padding"] == padding]
-        assert len(keys) == count
-    x, w = data.classic_example()
+    x, w = np.arange(16.0).reshape(4, 4), data.classic_example()[1]
+    # positions: stride 1 pad 0: 2 x 2, pad 1: 4 x 4; stride 2 pad 0: 1 x 1, pad 1: 2 x 2
+    figure = explorers.sliding_window_stepper(x, w, strides=(1, 2), paddings=(0, 1), most_frames=22)
+    counts = {}
+    for key in figure.keys:
+        setting = figure.setting(key)
+        pair = (setting["stride"], setting["padding"])
+        counts[pair] = counts.get(pair, 0) + 1
+    # 25 frames in all: the pair with the most positions past stride 1 is dropped
+    assert counts == {(1, 0): 4, (1, 1): 16, (2, 0): 1}
     expected = plots.sliding_window_figure(x, w, 5, 1, 1)
     assert figure.frame(stride=1, padding=1, position=5) == frames._encode(expected, 60, "png")
-    assert "position (1, 0)" in figure.alts[(0, 1, 5)]
+    assert "position (1, 1)" in figure.alts[(0, 1, 5)]
+

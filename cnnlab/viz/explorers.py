@@ -62,9 +62,15 @@ def sliding_window_stepper(
     w: ArrayLike | None = None,
     strides: tuple[int, ...] = (1, 2),
     paddings: tuple[int, ...] = (0, 1),
+    most_frames: int = 40,
 ) -> ResponsiveFigure:
     """Every window position of a convolution of x with w, for each stride and
-    padding; x and w default to ``data.classic_example()``."""
+    padding; x and w default to ``data.classic_example()``.
+
+    Each frame takes a noticeable fraction of a second to draw, so the settings
+    with the most positions are dropped until at most ``most_frames`` are left
+    (from the classic example: stride 2 with padding 1, which shows nothing that
+    stride 2 without padding and stride 1 with padding do not)."""
     classic_x, classic_w = data.classic_example()
     x = classic_x if x is None else np.asarray(x, dtype=np.float64)
     w = classic_w if w is None else np.asarray(w, dtype=np.float64)
@@ -75,11 +81,20 @@ def sliding_window_stepper(
             cnnlab.output_size(x.shape[1], w.shape[1], stride, padding),
         )
 
-    most = max(oh * ow for oh, ow in (outputs(s, p) for s in strides for p in paddings))
+    # the (stride, padding) pairs kept: the fewest positions first, then stride 1
+    pairs = sorted(
+        ((s, p) for s in strides for p in paddings),
+        key=lambda pair: (pair[0] != 1, np.prod(outputs(*pair))),
+    )
+    kept: set[tuple[int, int]] = set()
+    for pair in pairs:
+        if sum(np.prod(outputs(*k)) for k in kept | {pair}) <= most_frames or not kept:
+            kept.add(pair)
+    most = max(int(np.prod(outputs(*pair))) for pair in kept)
 
     def valid(stride: int, padding: int, position: int) -> bool:
         oh, ow = outputs(stride, padding)
-        return position < oh * ow
+        return (stride, padding) in kept and position < oh * ow
 
     def draw(stride: int, padding: int, position: int):
         return plots.sliding_window_figure(x, w, position, stride, padding)
