@@ -4,29 +4,27 @@
 ``CNNLAB_BOOK_HTML`` pointing at ``_build/html``. It serves the book on
 127.0.0.1 and drives Debian's Chromium through Playwright (no downloaded
 browser). On every page: no console errors, no failed requests, every image
-loaded and described by alt text, rendered widget controls where a page
-embeds widgets, and in every chapter a figure, copy buttons on code cells and
-an .ipynb download. Then search, dark mode, and the previous/next links
+loaded and described by alt text, math typeset, no ipywidgets output (it would
+show nothing), and in every chapter a figure, copy buttons on code cells and
+an .ipynb download. Responsive figures follow their controls, and show their
+first frame with scripts off; the digit pad reads digits as cnnlab does.
+Then search, dark mode, and the previous/next links
 through the whole book in table-of-contents order. Full-page screenshots go
 to ``_build/screenshots/``.
 
-Readers' browsers load the widget manager and MathJax from the jsDelivr CDN.
-The test has no internet, so it answers those requests from the same npm
-packages, fetched once with ``npm pack`` into ``_build/cdn-cache/``. Any other
-request that leaves 127.0.0.1 fails the test.
+Nothing on a page may come from the internet: MathJax is served from the book's
+own _static (sphinx-mathjax-offline), and the figures a reader varies are
+responsive figures and a digit pad, drawn when the notebooks ran. The browser
+blocks every request that leaves 127.0.0.1, and a blocked request fails the test.
+No output area may be empty: each shows text, an image or a drawing.
 """
 from __future__ import annotations
 
 import functools
-import json
 import http.server
-import mimetypes
+import json
 import os
 import re
-import shutil
-import subprocess
-import tarfile
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +33,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 import yaml
 from playwright.sync_api import BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,8 +42,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 BOOK_HTML = Path(os.environ["CNNLAB_BOOK_HTML"]) if os.environ.get("CNNLAB_BOOK_HTML") else None
-# https://cdn.jsdelivr.net/npm/<package>@<version>/<file>, package possibly scoped (@scope/name).
-CDN_URL = re.compile(r"https://cdn\.jsdelivr\.net/npm/((?:@[^/@]+/)?[^/@]+)@([^/]+)/([^?#\"'\s]*)")
 WIDGET_VIEW = 'script[type="application/vnd.jupyter.widget-view+json"]'
 GENERATED_ALT = "cnnlab-generated-alt"  # set by book/_ext/cnnlab_book.py on figures without authored alt text
 
@@ -99,60 +96,15 @@ def base_url() -> Iterator[str]:
     server.server_close()
 
 
-def fetch_npm_package(name: str, version: str, dest: Path) -> None:
-    """Unpack ``name@version`` from the npm registry into ``dest`` (its files end up in dest/package)."""
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.fail(f"npm is needed once to fetch {name}@{version} into {dest.parent} (apt-get install npm)")
-    with tempfile.TemporaryDirectory() as tmp:
-        packed = subprocess.run(
-            [npm, "pack", f"{name}@{version}", "--pack-destination", tmp, "--silent"],
-            capture_output=True, text=True,
-        )
-        if packed.returncode != 0:
-            pytest.fail(f"npm pack {name}@{version} failed:\n{packed.stderr}")
-        with tarfile.open(Path(tmp) / packed.stdout.split()[-1]) as tar:
-            tar.extractall(dest, filter="data")
-
-
 @pytest.fixture(scope="module")
-def cdn_packages() -> dict[tuple[str, str], Path]:
-    """Every npm package the pages load from the CDN, as a local directory, fetched on first use."""
-    cache = BOOK_HTML.parent / "cdn-cache"
-    wanted = {
-        match.group(1, 2)
-        for page in book_pages()
-        for match in CDN_URL.finditer((BOOK_HTML / page).read_text(encoding="utf-8"))
-    }
-    packages = {}
-    for name, version in sorted(wanted):
-        dest = cache / f"{name.replace('/', '__')}@{version}"
-        if not (dest / "package").is_dir():
-            fetch_npm_package(name, version, dest)
-        packages[name, version] = dest / "package"
-    return packages
-
-
-@pytest.fixture(scope="module")
-def browser(base_url, cdn_packages, tmp_path_factory) -> Iterator[BrowserContext]:
-    """Chromium with a fresh profile; the CDN is served from the local copies, the rest of the internet is off."""
+def browser(base_url, tmp_path_factory) -> Iterator[BrowserContext]:
+    """Chromium with a fresh profile; every request that leaves 127.0.0.1 is blocked."""
 
     def route(route: Route) -> None:
-        url = route.request.url
-        if url.startswith(base_url):
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
             route.continue_()
-            return
-        match = CDN_URL.match(url)
-        package = cdn_packages.get(match.group(1, 2)) if match else None
-        if package is None:
+        else:
             route.abort("internetdisconnected")  # reported by the page's "requestfailed" listener
-            return
-        path = package / match.group(3)
-        if not path.is_file():
-            route.fulfill(status=404, body=f"{match.group(3)} is not in {package}")
-            return
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        route.fulfill(path=path, headers={"Content-Type": content_type, "Access-Control-Allow-Origin": "*"})
 
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
@@ -221,17 +173,12 @@ LOAD_ALL_IMAGES = """async () => {
     await Promise.all(Array.from(document.images).map(img => img.decode().catch(() => null)));
 }"""
 
-WIDGETS_RENDERED = """(views) => {
-    // The widget manager puts each view in a .widget-subarea just before its <script>.
-    const areas = Array.from(document.querySelectorAll(views))
-        .map(script => script.previousElementSibling)
-        .filter(area => area !== null && area.classList.contains("widget-subarea"));
-    return areas.length === document.querySelectorAll(views).length
-        && areas.every(area => area.querySelector(".jupyter-widgets") !== null);
-}"""
+EMPTY_OUTPUTS = """() => Array.from(document.querySelectorAll("div.cell_output")).filter(out =>
+    !out.innerText.trim() && !out.querySelector("img, canvas, svg, table, mjx-container")).length"""
 
-WIDGET_CONTROLS = """() => document.querySelectorAll(
-    ".widget-subarea input, .widget-subarea select, .widget-subarea button").length"""
+# Sphinx marks math with the class "math"; MathJax typesets each into an <mjx-container>.
+MATH_TYPESET = """() => document.querySelectorAll(".math").length === 0
+    || document.querySelectorAll("mjx-container").length > 0"""
 
 
 def chapter_problems(page: Page, images: list[dict]) -> list[str]:
@@ -259,10 +206,18 @@ def test_page_renders_cleanly(page, visit, screenshots):
 
     n_views = v.page.locator(WIDGET_VIEW).count()
     if n_views:
-        v.page.wait_for_function(WIDGETS_RENDERED, arg=WIDGET_VIEW, timeout=30_000)
-        controls = v.page.evaluate(WIDGET_CONTROLS)
-        if not controls:
-            problems.append(f"{n_views} embedded widgets rendered without any controls")
+        problems.append(
+            f"{n_views} ipywidgets outputs: on the published page they show nothing (no kernel "
+            "behind them, no widget manager loaded); tag their cells remove-output and draw "
+            "the figure with cnnlab.viz.frames"
+        )
+    empty = v.page.evaluate(EMPTY_OUTPUTS)
+    if empty:
+        problems.append(f"{empty} output areas show nothing")
+    try:
+        v.page.wait_for_function(MATH_TYPESET, timeout=20_000)
+    except PlaywrightTimeout:
+        problems.append("math on the page was not typeset (MathJax did not load)")
 
     v.page.evaluate(LOAD_ALL_IMAGES)
     images = v.page.evaluate(IMAGES)

@@ -213,3 +213,24 @@ def test_built_page_outputs_are_readable(page):
     )
     paths = sorted({m.group(0) for m in MACHINE_PATH.finditer("".join(parser.text))})
     assert not paths, f"{page.name}: machine paths on the page: {paths}"
+
+
+PAGE_WEIGHT_LIMIT = 5_000_000  # bytes: a page a reader on a slow connection still opens
+
+
+@pytest.mark.skipif(
+    BOOK_HTML is None, reason="runs in `make browser-test`, on the built book"
+)
+@pytest.mark.parametrize("page", built_pages(), ids=lambda p: p.name)
+def test_a_page_with_its_images_weighs_under_5_mb(page):
+    """Responsive figures carry every frame inline; with the images a page loads, it
+    stays under the limit."""
+    text = page.read_text(encoding="utf-8")
+    images = {
+        (page.parent / src).resolve()
+        for src in re.findall(r'<img[^>]+src="([^":]+)"', text)
+    }
+    weight = page.stat().st_size + sum(p.stat().st_size for p in images if p.is_file())
+    assert weight < PAGE_WEIGHT_LIMIT, (
+        f"{page.name} weighs {weight / 1e6:.1f} MB with its {len(images)} images"
+    )
