@@ -112,7 +112,7 @@ def test_the_kernel_explorer_frames_are_the_figures_plots_draws():
     # a quarter turn of the vertical-edge kernel is the horizontal-edge one
     np.testing.assert_array_equal(turned, presets["horizontal edge"])
     expected = plots.kernel_explorer_figure(image, turned, title="Kernel: vertical edge, turned")
-    assert figure.frame(preset="vertical edge", turned=1) == frames._encode(expected, 60, "jpeg")
+    assert figure.frame(preset="vertical edge", turned=1) == frames.encode_figure(expected, 60, "jpeg")
     assert "rows of weights: 1 1 1 / 0 0 0 / -1 -1 -1" in figure.alts[(0, 1)]
 
 
@@ -128,6 +128,6 @@ def test_the_stepper_has_a_frame_for_each_window_position():
     # 25 frames in all: the pair with the most positions past stride 1 is dropped
     assert counts == {(1, 0): 4, (1, 1): 16, (2, 0): 1}
     expected = plots.sliding_window_figure(x, w, 5, 1, 1)
-    assert figure.frame(stride=1, padding=1, position=5) == frames._encode(expected, 60, "png")
+    assert figure.frame(stride=1, padding=1, position=5) == frames.encode_figure(expected, 60, "png")
     assert "position (1, 1)" in figure.alts[(0, 1, 5)]
 

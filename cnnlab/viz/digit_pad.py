@@ -23,20 +23,18 @@ from __future__ import annotations
 
 import base64
 import html
-import io
-import json
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 from numpy.typing import ArrayLike
 
 from cnnlab import data
 from cnnlab.nn import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential, Softmax
 from cnnlab.viz import plots
+from cnnlab.viz.frames import embed_json, encode_figure
 
 __all__ = ["DigitPad", "digit_pad", "network_spec"]
 
@@ -161,20 +159,17 @@ class DigitPad:
         title = f"A test digit, labelled {label}: read as {int(probs.argmax())}"
         image = pixels / data.MAX_PIXEL
         fig = plots.digit_probabilities_figure(image, probs, title=title)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=60, metadata={"Software": None})
-        plt.close(fig)
+        png = base64.b64encode(encode_figure(fig, dpi=60)).decode()
         alt = (
             f"A test digit labelled {label} in 8 x 8 gray pixels, and a bar chart of "
             f"the probability the network gives each class; the highest is "
             f"{int(probs.argmax())}, {probs.max():.0%}."
         )
-        png = base64.b64encode(buffer.getvalue()).decode()
         return f'<img src="data:image/png;base64,{png}" alt="{html.escape(alt)}">'
 
     def _render(self) -> str:
         element_id = "cnnlab-pad-" + secrets.token_hex(6)
-        payload = json.dumps(self.spec, separators=(",", ":")).replace("</", "<\\/")
+        payload = embed_json(self.spec)
         return (
             f'<div class="cnnlab-pad" id="{element_id}">'
             f'<div class="cnnlab-pad-still">{self._still()}</div>'

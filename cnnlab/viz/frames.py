@@ -33,7 +33,7 @@ from typing import Any, Literal
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-__all__ = ["Control", "ResponsiveFigure"]
+__all__ = ["Control", "ResponsiveFigure", "embed_json", "encode_figure"]
 
 MAX_FRAMES = 400
 """Most frames one figure may hold: each is drawn when the notebook executes."""
@@ -77,7 +77,7 @@ class Control:
         return str(self.values[index])
 
 
-def _encode(fig: Figure, dpi: float, image_format: str) -> bytes:
+def encode_figure(fig: Figure, dpi: float, image_format: str = "png") -> bytes:
     """The figure as PNG or JPEG bytes, the same bytes for the same figure on
     every run (no time stamp or software version written in)."""
     buffer = io.BytesIO()
@@ -87,6 +87,12 @@ def _encode(fig: Figure, dpi: float, image_format: str) -> bytes:
         fig.savefig(buffer, format="jpeg", dpi=dpi, pil_kwargs={"quality": 85})
     plt.close(fig)
     return buffer.getvalue()
+
+
+def embed_json(data: Any) -> str:
+    """``data`` as JSON to place inside a ``<script>`` element: compact, and with
+    no ``</`` that could end the element early."""
+    return json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
 
 
 class ResponsiveFigure:
@@ -147,7 +153,7 @@ class ResponsiveFigure:
         seen: dict[bytes, int] = {}
         for key in self.keys:
             setting = self.setting(key)
-            image = _encode(draw(**setting), dpi, image_format)
+            image = encode_figure(draw(**setting), dpi, image_format)
             self.frame_of[key] = seen.setdefault(image, len(seen))
             if len(seen) > len(self.images):
                 self.images.append(image)
@@ -192,7 +198,7 @@ class ResponsiveFigure:
             "mime": self.mime,
             "images": [base64.b64encode(image).decode() for image in self.images],
         }
-        payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+        payload = embed_json(data)
         first_image = base64.b64encode(self.images[self.frame_of[first]]).decode()
         return (
             f'<div class="cnnlab-frames" id="{element_id}">'
