@@ -67,9 +67,10 @@ def sliding_window_stepper(
     """Every window position of a convolution of x with w, for each stride and
     padding; x and w default to ``data.classic_example()``.
 
-    Each frame takes a noticeable fraction of a second to draw, so the settings
-    with the most positions are dropped until at most ``most_frames`` are left
-    (from the classic example: stride 2 with padding 1, which shows nothing that
+    Each frame takes a noticeable fraction of a second to draw, so (stride,
+    padding) settings are kept, stride 1 first and then the fewest positions
+    first, while their positions add up to at most ``most_frames`` (from the
+    classic example this drops stride 2 with padding 1, which shows nothing that
     stride 2 without padding and stride 1 with padding do not)."""
     classic_x, classic_w = data.classic_example()
     x = classic_x if x is None else np.asarray(x, dtype=np.float64)
@@ -81,16 +82,19 @@ def sliding_window_stepper(
             cnnlab.output_size(x.shape[1], w.shape[1], stride, padding),
         )
 
-    # the (stride, padding) pairs kept: the fewest positions first, then stride 1
+    def positions(pair: tuple[int, int]) -> int:
+        oh, ow = outputs(*pair)
+        return oh * ow
+
     pairs = sorted(
         ((s, p) for s in strides for p in paddings),
-        key=lambda pair: (pair[0] != 1, np.prod(outputs(*pair))),
+        key=lambda pair: (pair[0] != 1, positions(pair)),
     )
     kept: set[tuple[int, int]] = set()
     for pair in pairs:
-        if sum(np.prod(outputs(*k)) for k in kept | {pair}) <= most_frames or not kept:
+        if not kept or sum(map(positions, kept)) + positions(pair) <= most_frames:
             kept.add(pair)
-    most = max(int(np.prod(outputs(*pair))) for pair in kept)
+    most = max(map(positions, kept))
 
     def valid(stride: int, padding: int, position: int) -> bool:
         oh, ow = outputs(stride, padding)
