@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from cnnlab import data
-from cnnlab.viz import explorers, frames, plots
+from cnnlab.perf import suite
+from cnnlab.viz import explorers, frames, plots, roofline_plot
 
 
 def square(size, shade):
@@ -131,3 +132,92 @@ def test_the_stepper_has_a_frame_for_each_window_position():
     assert figure.frame(stride=1, padding=1, position=5) == frames.encode_figure(expected, 60, "png")
     assert "position (1, 1)" in figure.alts[(0, 1, 5)]
 
+
+
+def bench_run():
+    """A bench run of two cases on two implementations: what the roofline reads of run_suite's results."""
+    def implementation(label, gflops, extrapolated=False):
+        return {"label": label, "gflops": gflops, "extrapolated": extrapolated}
+
+    return {
+        "settings": {"backends": ["python", "numba"]},
+        "ceilings": {"peak_gflops": 100.0, "bandwidth_gbs": 10.0, "cache_gbs": 50.0,
+                     "cache_bytes": 2**20, "matmul_gflops": 80.0},
+        "cases": [
+            # 4 MiB: held to the memory roof, min(100, 10 x 20) = 100 GFLOP/s
+            {"name": "conv", "intensity": 20.0, "bytes": 2**22, "implementations": {
+                "python": implementation("python", 0.01, extrapolated=True),
+                "numba": implementation("numba", 40.0)}},
+            # 64 KiB: held to the cache roof, min(100, 50 x 0.25) = 12.5 GFLOP/s
+            {"name": "pool", "intensity": 0.25, "bytes": 2**16, "implementations": {
+                "python": implementation("python", 0.002),
+                "numba": implementation("numba", 5.0)}},
+        ],
+    }
+
+
+def test_the_roofline_explorer_highlights_each_case_in_turn():
+    run = bench_run()
+    figure = explorers.roofline_explorer(run, title="A run")
+    assert [figure.setting(key)["case"] for key in figure.keys] == [None, "conv", "pool"]
+    assert len(figure.images) == 3 and all(figure.alts[key] for key in figure.keys)
+    # the first frame, shown without scripts, is the chart of every case
+    every = suite.cases_roofline_chart(run, title="A run")
+    assert figure.frame(case=None) == frames.encode_figure(every, 70, "png")
+    pool = suite.cases_roofline_chart(run, title="A run", highlight="pool")
+    assert figure.frame(case="pool") == frames.encode_figure(pool, 70, "png")
+    assert "conv does 20 FLOPs per byte, under the compute roof at 100 GFLOP/s: python at 0.01 " \
+        "GFLOP/s (extrapolated), 0.01% of the roof; numba at 40 GFLOP/s, 40% of the roof." in figure.alts[(1,)]
+    assert "under the cache roof at 12.5 GFLOP/s" in figure.alts[(2,)]
+    assert "Closest to its roof: conv on numba at 40 GFLOP/s" in figure.alts[(0,)]
+
+
+def test_a_highlighted_case_stands_out_and_the_others_fade():
+    figure = suite.cases_roofline_chart(bench_run(), highlight="pool")
+    ax = figure.axes[0]
+    points = {(line.get_xdata()[0], line.get_ydata()[0]): line for line in ax.lines if len(line.get_xdata()) == 1}
+    assert points[20.0, 40.0].get_alpha() == roofline_plot.FADED_ALPHA  # conv, faded
+    assert points[0.25, 5.0].get_alpha() is None  # pool, as usual
+    labels = {text.get_text(): text.get_color() for text in ax.texts}
+    assert labels == {"conv": roofline_plot.FADED_TEXT, "pool": "black"}
+    plt.close(figure)
+    with pytest.raises(ValueError, match="one of the cases"):
+        suite.cases_roofline_chart(bench_run(), highlight="lenet")
+
+
+def training_runs(seeds=3, epochs=4):
+    """What train.fit returns for each seed, with losses and accuracies made up."""
+    return {
+        seed: [{"epoch": e, "loss": 1.0 / (e + seed), "val_accuracy": 0.8 + 0.04 * e - 0.01 * seed}
+               for e in range(1, epochs + 1)]
+        for seed in range(seeds)
+    }
+
+
+def test_the_learning_curves_explorer_has_a_frame_per_seed():
+    histories = training_runs()
+    figure = explorers.learning_curves_explorer(histories, {0: 0.95, 1: 0.9, 2: 0.925})
+    assert [figure.setting(key)["seed"] for key in figure.keys] == [0, 1, 2]
+    assert len(figure.images) == 3 and all(figure.alts[key] for key in figure.keys)
+    title = "Seed 1: validation accuracy 95.0% after epoch 4, test accuracy 90.0%"
+    expected = plots.learning_curves_figure(histories, 1, title=title)
+    assert figure.frame(seed=1) == frames.encode_figure(expected, 70, "png")
+    alt = figure.alts[(1,)]
+    assert "Seed 1's loss went from 0.5 to 0.2 and its validation accuracy from 83.0% to 95.0%" in alt
+    assert "got 90.0% of the test set right (every seed: from 90.0% to 95.0%)" in alt
+    with pytest.raises(ValueError, match="no test accuracy for seeds \\[1, 2\\]"):
+        explorers.learning_curves_explorer(histories, {0: 0.95})
+
+
+def test_the_learning_curves_draw_the_highlighted_seed_over_the_others():
+    histories = training_runs()
+    figure = plots.learning_curves_figure(histories, 2)
+    ax_loss, ax_acc = figure.axes
+    strong = [line for line in ax_loss.lines if line.get_linewidth() == 2]
+    assert len(strong) == 1 and list(strong[0].get_ydata()) == [r["loss"] for r in histories[2]]
+    assert len(ax_loss.lines) == 3
+    assert [text.get_text() for text in ax_acc.get_legend().get_texts()] == ["seed 2", "the other 2 seeds"]
+    assert figure._suptitle.get_text() == "Seed 2 of 3, the others in gray"
+    plt.close(figure)
+    with pytest.raises(ValueError, match="one of the seeds"):
+        plots.learning_curves_figure(histories, 7)

@@ -1,16 +1,16 @@
 """The book's figures that a reader varies on the published page.
 
-Each function returns a :class:`cnnlab.viz.frames.ResponsiveFigure`: the figure
-of :mod:`cnnlab.viz.plots` or :mod:`cnnlab.viz.charts` drawn for every setting
-of a few discrete controls when the notebook executes, so that the controls work
-with no Python behind the page. The live widgets of :mod:`cnnlab.viz.widgets`
-draw the same pictures, with continuous controls, for readers who run the
-notebook.
+Each function returns a :class:`cnnlab.viz.frames.ResponsiveFigure`: a figure
+of :mod:`cnnlab.viz.plots`, :mod:`cnnlab.viz.charts` or the bench suite's
+roofline drawn for every setting of a few discrete controls when the notebook
+executes, so that the controls work with no Python behind the page. The live
+widgets of :mod:`cnnlab.viz.widgets` draw the kernel explorer's and the
+stepper's pictures, with continuous controls, for readers who run the notebook.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -18,10 +18,17 @@ from numpy.typing import ArrayLike
 
 import cnnlab
 from cnnlab import data
+from cnnlab.perf.roofline import Roofs
 from cnnlab.viz import charts, plots
 from cnnlab.viz.frames import Control, ResponsiveFigure
 
-__all__ = ["kernel_explorer", "sliding_window_stepper", "speedup_explorer"]
+__all__ = [
+    "kernel_explorer",
+    "learning_curves_explorer",
+    "roofline_explorer",
+    "sliding_window_stepper",
+    "speedup_explorer",
+]
 
 
 def kernel_explorer(image: ArrayLike | None = None) -> ResponsiveFigure:
@@ -197,3 +204,122 @@ def speedup_explorer(results: Mapping[str, Any]) -> ResponsiveFigure:
         ),
     ]
     return ResponsiveFigure(draw, controls, alt, valid=valid)
+
+
+def _percent(share: float) -> str:
+    """A share as a percentage with two significant digits: "47%", "5.3%", "0.0047%"."""
+    percent = 100 * share
+    return f"{percent:.0f}%" if percent >= 10 else f"{percent:.2g}%"
+
+
+def roofline_explorer(
+    results: Mapping[str, Any], roofs: Roofs | None = None, title: str | None = None
+) -> ResponsiveFigure:
+    """Every case of a bench run on the roofline (``suite.cases_roofline_chart``),
+    all cases alike or one case highlighted and the others faded; the alt text
+    gives the highlighted case's rates and their shares of the roof above them.
+
+    ``roofs`` defaults to the ones stored in ``results``;
+    ``title`` is every frame's title."""
+    from cnnlab.perf.suite import report
+
+    run = dict(results)
+    roofs = report.roofs_of(run) if roofs is None else roofs
+    cases = {case["name"]: case for case in run["cases"]}
+    shares = report.roofline_table(run, roofs).values
+
+    def draw(case: str | None):
+        return report.cases_roofline_chart(run, roofs, title=title, highlight=case)
+
+    def rate(case: str, name: str) -> str:
+        impl = cases[case]["implementations"][name]
+        flags = {
+            "extrapolated": "extrapolated",
+            "direct_equivalent": "direct-equivalent",
+        }
+        marks = [text for flag, text in flags.items() if impl.get(flag)]
+        return (
+            f"{impl['label']} at {impl['gflops']:.3g} GFLOP/s"
+            + (f" ({', '.join(marks)})" if marks else "")
+            + f", {_percent(shares[case, name]['of_roof'])} of the roof"
+        )
+
+    lines = ["the slanted memory roof"]
+    lines += ["the dashed cache roof"] if roofs.cache_gbs else []
+    lines += [f"the flat compute roof of {roofs.peak_gflops:.3g} GFLOP/s"]
+    lines += ["the dotted BLAS matrix multiply line"] if roofs.matmul_gflops else []
+    chart = (
+        "Log-log roofline chart of GFLOP/s against arithmetic intensity: every case "
+        "of the run on every implementation, one colour per implementation, under "
+        + ", ".join(lines[:-1])
+        + f" and {lines[-1]}"
+    )
+
+    def alt(case: str | None) -> str:
+        if case is None:
+            best = max(shares, key=lambda pair: shares[pair]["of_roof"])
+            worst = min(shares, key=lambda pair: shares[pair]["of_roof"])
+            return (
+                f"{chart}; the cases, left to right by intensity: "
+                + ", ".join(sorted(cases, key=lambda name: cases[name]["intensity"]))
+                + f". Closest to its roof: {best[0]} on {rate(*best)}; furthest: "
+                f"{worst[0]} on {rate(*worst)}."
+            )
+        chosen = cases[case]
+        first = shares[case, next(iter(chosen["implementations"]))]
+        return (
+            f"{chart}; {case} is drawn in colour and the other cases faded. {case} "
+            f"does {chosen['intensity']:.3g} FLOPs per byte, under the "
+            f"{first['bound']} roof at {first['roof_gflops']:.3g} GFLOP/s: "
+            + "; ".join(rate(case, name) for name in chosen["implementations"])
+            + "."
+        )
+
+    controls = [
+        Control(
+            "case", [None, *cases], label="Highlight", labels=["every case", *cases]
+        )
+    ]
+    return ResponsiveFigure(draw, controls, alt, dpi=70)
+
+
+def learning_curves_explorer(
+    histories: Mapping[int, Sequence[Mapping[str, float]]],
+    test_accuracy: Mapping[int, float],
+) -> ResponsiveFigure:
+    """The loss and validation accuracy of one training run per seed
+    (``histories[seed]``, as ``train.fit`` returns it), the chosen seed's curves
+    drawn strongly over the others'; ``test_accuracy[seed]`` is that seed's
+    network's accuracy on the test set, given in the title and alt text."""
+    seeds = list(histories)
+    missing = [seed for seed in seeds if seed not in test_accuracy]
+    if missing:
+        raise ValueError(f"no test accuracy for seeds {missing}")
+    tests = [test_accuracy[seed] for seed in seeds]
+
+    def title(seed: int) -> str:
+        last = histories[seed][-1]
+        return (
+            f"Seed {seed}: validation accuracy {last['val_accuracy']:.1%} after "
+            f"epoch {last['epoch']}, test accuracy {test_accuracy[seed]:.1%}"
+        )
+
+    def draw(seed: int):
+        return plots.learning_curves_figure(histories, seed, title=title(seed))
+
+    def alt(seed: int) -> str:
+        history = histories[seed]
+        first, last = history[0], history[-1]
+        return (
+            f"Two line plots over {len(history)} epochs of training, one line per "
+            f"seed ({len(seeds)} seeds), seed {seed} in colour and the others in "
+            "gray: left, the mean training loss on a log scale; right, the accuracy "
+            f"on the validation set. Seed {seed}'s loss went from {first['loss']:.3g} "
+            f"to {last['loss']:.3g} and its validation accuracy from "
+            f"{first['val_accuracy']:.1%} to {last['val_accuracy']:.1%}; its network "
+            f"got {test_accuracy[seed]:.1%} of the test set right (every seed: from "
+            f"{min(tests):.1%} to {max(tests):.1%})."
+        )
+
+    controls = [Control("seed", seeds, label="Seed")]
+    return ResponsiveFigure(draw, controls, alt, dpi=70)

@@ -29,6 +29,10 @@ from cnnlab.viz.label_placement import (
 
 __all__ = ["roofline_chart"]
 
+FADED_ALPHA = 0.2
+"""Opacity of a faded point; its label is written in :data:`FADED_TEXT`."""
+FADED_TEXT = "0.75"
+
 
 def _positive(name: str, value: object) -> float:
     return validate_number(name, value, 0.0, math.inf, low_open=True, high_open=True)
@@ -67,8 +71,10 @@ def roofline_chart(
         input), ``roof`` ("memory" or "cache": the roof the point is held to,
         drawn as a circle or a square) and ``direct_equivalent`` (True draws
         a star: the rate counts a direct algorithm's FLOPs, so it may pass
-        the roof). A label shared by several points (one case on several
-        implementations) is written once, next to the highest of them.
+        the roof) and ``faded`` (True draws the point pale, behind the others,
+        so that the rest stand out). A label shared by several points (one case
+        on several implementations) is written once, next to the highest of
+        them, and pale if every one of them is faded.
     peak_gflops, bandwidth_gbs : float
         The compute roof (GFLOP/s) and the main-memory bandwidth (GB/s).
     machine : str, optional
@@ -202,19 +208,25 @@ def _draw_points(ax: Axes, points: Sequence[Mapping], colors: Mapping) -> None:
             color=color,
             markeredgewidth=1.5,
             markerfacecolor="none" if p.get("extrapolated", False) else color,
+            # a faded point stays visible, beneath the roofs and the other points
+            alpha=FADED_ALPHA if p.get("faded") else None,
+            zorder=1.5 if p.get("faded") else None,
         )
 
 
 def _write_labels(
     ax: Axes, points: Sequence[Mapping], char: float, line: float, taken: list[Box]
 ) -> None:
-    """Each point's label where :func:`label_places` finds room for it."""
+    """Each point's label where :func:`label_places` finds room for it, pale if
+    every point of that label is faded."""
     places = label_places(points, char, line, taken)
+    shown = {p["label"] for p in points if not p.get("faded")}
     for p, place in zip(points, places, strict=True):
         if place is None:
             continue
         side, y = place
         moved = not math.isclose(y, p["gflops"], rel_tol=1e-9)
+        color = "black" if p["label"] in shown else FADED_TEXT
         x = math.log10(p["intensity"]) + (char if side == "right" else -char)
         ax.annotate(
             p["label"],
@@ -224,9 +236,14 @@ def _write_labels(
             ha="left" if side == "right" else "right",
             va="center",
             fontsize=8,
+            color=color,
             # a label that had to move away from its point's height points back at it
             arrowprops=dict(
-                arrowstyle="-", color="0.55", linewidth=0.6, shrinkA=1, shrinkB=4
+                arrowstyle="-",
+                color="0.55" if color == "black" else FADED_TEXT,
+                linewidth=0.6,
+                shrinkA=1,
+                shrinkB=4,
             )
             if moved
             else None,

@@ -220,14 +220,26 @@ def cases_roofline_chart(
     results: dict[str, Any],
     roofs: roofline.Roofs | None = None,
     title: str | None = None,
+    highlight: str | None = None,
 ) -> Figure:
     """Every case on every implementation, under the roofs of the machine profile.
 
-    ``roofs`` defaults to the ones stored in ``results``.
+    ``roofs`` defaults to the ones stored in ``results``. ``highlight``, a
+    case's name, fades every other case's points and labels, so that case's
+    column stands out on the same axes.
     """
     roofs = roofs_of(results) if roofs is None else roofs
+    points = roof_points(results, roofs)
+    if highlight is not None:
+        names = [case["name"] for case in results["cases"]]
+        if highlight not in names:
+            raise ValueError(
+                f"highlight must be one of the cases {names}, got {highlight!r}"
+            )
+        for point in points:
+            point["faded"] = point["label"] != highlight
     return roofline_chart(
-        roof_points(results, roofs),
+        points,
         roofs.peak_gflops,
         roofs.bandwidth_gbs,
         title=title or "Every case on every implementation (squares: data in cache)",
