@@ -7,13 +7,13 @@ exercises filled in, right or wrong, and some cells added that misbehave.
 
 from __future__ import annotations
 
-import ast
 import copy
 import json
 import zipfile
 from pathlib import Path
 
 import nbformat
+from helpers import exercises_only
 from nbformat.v4 import new_code_cell
 
 from cnnlab.teaching.without_solutions import defined_functions, student_notebook, tags
@@ -101,34 +101,6 @@ def _submission(
                 cells.append(new_code_cell(after_check[checks]))
     nb.cells = cells
     return nb
-
-
-def exercises_only(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The notebook from its "## Exercises" heading on, after its import cells.
-
-    What a student who deleted the chapter's other cells hands in: it grades
-    in a few seconds instead of the chapter's run time.
-    """
-    start = next(
-        i
-        for i, c in enumerate(nb.cells)
-        if c.cell_type == "markdown" and c.source.startswith("## Exercises")
-    )
-    imports = [
-        c
-        for c in nb.cells[:start]
-        if c.cell_type == "code"
-        and all(
-            isinstance(node, ast.Import | ast.ImportFrom)
-            for node in ast.parse(c.source).body
-        )
-    ]
-    trimmed = copy.deepcopy(nb)
-    numpy = new_code_cell(
-        "import numpy as np"
-    )  # chapter 2 imports it beside other code
-    trimmed.cells = [numpy, *copy.deepcopy(imports + nb.cells[start:])]
-    return trimmed
 
 
 def write_class(folder: Path, full: tuple[str, ...] = ("ada",)) -> Path:

@@ -1,12 +1,17 @@
-"""Helpers shared by several test modules: gradient checks and exercise feedback."""
+"""Helpers shared by several test modules: gradient checks, exercise feedback, and a
+chapter cut down to its exercises."""
 
 from __future__ import annotations
 
+import ast
+import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
+import nbformat
 import numpy as np
 import pytest
+from nbformat.v4 import new_code_cell
 
 if TYPE_CHECKING:
     from cnnlab.teaching.grading import Report
@@ -62,3 +67,39 @@ def hinted(report: Report, phrase: str) -> None:
     failed_with(report, "Hint: ")
     hint_text = hint(report)
     assert phrase in hint_text, f"{phrase!r} not in the hint:\n{hint_text}"
+
+
+def _imports(source: str) -> list[str]:
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:  # an IPython magic: no Python imports to take
+        return []
+    return [ast.unparse(n) for n in body if isinstance(n, ast.Import | ast.ImportFrom)]
+
+
+def exercises_only(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook from its "## Exercises" heading on, after the chapter's imports.
+
+    What a student who deleted the chapter's other cells hands in, keeping one
+    cell with every import the chapter made: it runs in a few seconds instead
+    of the chapter's run time.
+    """
+    start = next(
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "markdown" and c.source.startswith("## Exercises")
+    )
+    imports = [
+        line
+        for cell in nb.cells[:start]
+        if cell.cell_type == "code"
+        for line in _imports(cell.source)
+    ]
+    trimmed = copy.deepcopy(nb)
+    trimmed.cells = [
+        new_code_cell("\n".join(imports)),
+        *copy.deepcopy(nb.cells[start:]),
+    ]
+    return trimmed
+
+

@@ -1,11 +1,14 @@
 """The student edition: solutions gone (and nothing of them left), starters and checks kept, and it runs."""
 import json
+import types
 from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import exercises_only
 from nbclient import NotebookClient
 
+from cnnlab.teaching.classroom.remote import get_msg_in_slices
 from cnnlab.teaching.student_edition import NOTE, ProtocolError, student_notebook, tags, write_student_edition
 
 NOTEBOOK_DIR = Path(__file__).parent.parent / "notebooks"
@@ -141,22 +144,37 @@ def measurements(tmp_path_factory):
     return tmp_path_factory.mktemp("cnnlab-cache")
 
 
-@pytest.mark.slow
+def _exercises_heading(cells) -> int:
+    return next(i for i, c in enumerate(cells)
+                if c.cell_type == "markdown" and c.source.startswith("## Exercises"))
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
+def test_before_the_exercises_the_student_edition_runs_the_books_code(path):
+    """The book's run (nbval, the strict build) runs these very cells, so the test
+    below need only run the student edition from its exercises on."""
+    full = nbformat.read(path, as_version=4)
+    student = student_notebook(full, path.name)
+    book_start, student_start = _exercises_heading(full.cells), _exercises_heading(student.cells)
+    assert not any(tags(c) & {"starter", "solution", "check"} for c in full.cells[:book_start])
+    code = [[c.source for c in cells if c.cell_type == "code"]
+            for cells in (full.cells[:book_start], student.cells[:student_start])]
+    assert code[0] == code[1], path.name
+
+
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
 def test_student_notebooks_run_and_report_not_implemented(path, measurements, tmp_path, monkeypatch):
+    """Every cell from the exercises heading on, after all the chapter's imports."""
     monkeypatch.delenv("CNNLAB_STRICT_EXERCISES", raising=False)  # the kernel inherits the environment
     monkeypatch.setenv("CNNLAB_CACHE_DIR", str(measurements))
-    # jupyter/nbclient#312: a missed wake-up waits for the whole cell timeout; the book's
-    # build polls in one-second slices, and so does this test
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "book" / "_ext"))
-    from jupyter_client.channels import AsyncZMQSocketChannel
-
-    import cnnlab_book
-
-    monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", cnnlab_book._get_msg_in_slices)
-    nb = student_notebook(nbformat.read(path, as_version=4), path.name)
+    nb = exercises_only(student_notebook(nbformat.read(path, as_version=4), path.name))
     client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()  # raises CellExecutionError on the first cell that fails
+    # jupyter/nbclient#312: a missed wake-up waits for the whole cell timeout; poll in slices
+    with client.setup_kernel():
+        for channel in (client.kc.shell_channel, client.kc.iopub_channel):
+            channel.get_msg = types.MethodType(get_msg_in_slices, channel)
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)  # raises CellExecutionError if a cell fails
     checks = [c for c in nb.cells if "check" in tags(c)]
     assert checks, path.name
     for cell in checks:
