@@ -22,7 +22,7 @@ import pytest
 
 from classroom_class import EXPECTED, write_class
 from cnnlab.teaching.assignments import CHAPTERS
-from cnnlab.teaching.classroom import in_kernel, remote
+from cnnlab.teaching.classroom import calls, in_kernel
 from cnnlab.teaching.classroom.cli import main
 from cnnlab.teaching.classroom.records import Record, write_files
 from cnnlab.teaching.classroom.submissions import SubmissionsError, find_submissions
@@ -76,7 +76,7 @@ def test_every_cell_of_the_csv(graded):
     exercises = CHAPTERS[2].exercises
     for student, (points, status) in EXPECTED.items():
         row = rows[student]
-        assert row["status"] == status, (student, row)
+        assert row["status"] == status, f"{student}: {row['status']}, {row['problems']}"
         for exercise, state in zip(exercises, STATUSES[student], strict=True):
             assert int(row[exercise.column]) == points.get(exercise.number, 0), (
                 student,
@@ -266,7 +266,7 @@ def test_answers_come_back_as_the_same_plain_data(tmp_path, value):
     arrays: list = []
     tree = {"result": in_kernel._encode(value, arrays)}
     in_kernel._write(str(tmp_path / "r.npz"), tree, arrays)
-    back = remote._read_response(tmp_path / "r.npz")["result"]
+    back = calls._read_response(tmp_path / "r.npz")["result"]
     assert type(back) is type(value) or isinstance(value, np.generic)
     np.testing.assert_equal(back, value)
 
@@ -279,20 +279,20 @@ def test_an_answer_that_is_not_plain_data_is_named_not_run(tmp_path):
     arrays: list = []
     tree = {"result": in_kernel._encode((Sneaky(), np.array([object()])), arrays)}
     in_kernel._write(str(tmp_path / "r.npz"), tree, arrays)
-    sneaky, objects = remote._read_response(tmp_path / "r.npz")["result"]
+    sneaky, objects = calls._read_response(tmp_path / "r.npz")["result"]
     assert (
         type(sneaky).__name__ == "Sneaky" and type(objects).__name__ == "object_array"
     )
     (tmp_path / "bad.npz").write_bytes(b"garbage")
-    bad = remote._read_response(tmp_path / "bad.npz")["result"]
+    bad = calls._read_response(tmp_path / "bad.npz")["result"]
     assert type(bad).__name__ == "unreadable_answer"
 
 
 def test_a_students_exception_comes_back_as_its_kind():
-    error = remote._exception({"type": "IndexError", "message": "out", "line": "\n  l"})
+    error = calls._exception({"type": "IndexError", "message": "out", "line": "\n  l"})
     assert type(error) is IndexError and str(error) == "out\n  l"
-    own = remote._exception({"type": "MyError", "message": "m", "line": ""})
+    own = calls._exception({"type": "MyError", "message": "m", "line": ""})
     assert type(own).__name__ == "MyError" and isinstance(own, Exception)
-    stub = remote._exception({"type": "X", "not_implemented": True})
+    stub = calls._exception({"type": "X", "not_implemented": True})
     assert isinstance(stub, NotImplementedError)
     assert json.dumps(in_kernel._error(ValueError("v")))  # plain data

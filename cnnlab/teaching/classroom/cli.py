@@ -22,6 +22,7 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -188,7 +189,7 @@ def grade_class(
     limits: Limits,
     workers: int | None,
     scheduler: str | None,
-    on_grade,  # noqa: ANN001 - called with each (submission, grade) as it finishes
+    on_grade: Callable[[Submission, SubmissionGrade], None],
     progress: bool = True,
 ) -> None:
     """Grade ``todo`` on Dask, one task per submission, reporting each as it ends."""

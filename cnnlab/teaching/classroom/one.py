@@ -33,6 +33,7 @@ from typing import Any
 import nbformat
 
 from cnnlab.teaching.assignments import Chapter, Exercise, parse_check_call
+from cnnlab.teaching.classroom.calls import RemoteFunction
 from cnnlab.teaching.classroom.remote import KernelGone, LimitedKernel
 from cnnlab.teaching.without_solutions import tags
 
@@ -117,7 +118,9 @@ def _grade_exercise(
     checker = getattr(cnnlab.exercises, exercise.checker)
     start = time.perf_counter()
     try:
-        functions = [kernel.function(name, call_seconds) for name in exercise.functions]
+        functions = [
+            RemoteFunction(kernel, n, call_seconds) for n in exercise.functions
+        ]
         report = checker(*functions)
     except KernelGone:
         raise
