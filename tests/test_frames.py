@@ -10,7 +10,7 @@ import pytest
 
 from cnnlab import data
 from cnnlab.perf import suite
-from cnnlab.viz import explorers, frames, plots, roofline_plot
+from cnnlab.viz import explorers, frames, plots, roofline_plot, training_plots
 
 
 def square(size, shade):
@@ -200,7 +200,7 @@ def test_the_learning_curves_explorer_has_a_frame_per_seed():
     assert [figure.setting(key)["seed"] for key in figure.keys] == [0, 1, 2]
     assert len(figure.images) == 3 and all(figure.alts[key] for key in figure.keys)
     title = "Seed 1: validation accuracy 95.0% after epoch 4, test accuracy 90.0%"
-    expected = plots.learning_curves_figure(histories, 1, title=title)
+    expected = training_plots.learning_curves_figure(histories, 1, title=title)
     assert figure.frame(seed=1) == frames.encode_figure(expected, 70, "png")
     alt = figure.alts[(1,)]
     assert "Seed 1's loss went from 0.5 to 0.2 and its validation accuracy from 83.0% to 95.0%" in alt
@@ -211,7 +211,7 @@ def test_the_learning_curves_explorer_has_a_frame_per_seed():
 
 def test_the_learning_curves_draw_the_highlighted_seed_over_the_others():
     histories = training_runs()
-    figure = plots.learning_curves_figure(histories, 2)
+    figure = training_plots.learning_curves_figure(histories, 2)
     ax_loss, ax_acc = figure.axes
     strong = [line for line in ax_loss.lines if line.get_linewidth() == 2]
     assert len(strong) == 1 and list(strong[0].get_ydata()) == [r["loss"] for r in histories[2]]
@@ -220,4 +220,4 @@ def test_the_learning_curves_draw_the_highlighted_seed_over_the_others():
     assert figure._suptitle.get_text() == "Seed 2 of 3, the others in gray"
     plt.close(figure)
     with pytest.raises(ValueError, match="one of the seeds"):
-        plots.learning_curves_figure(histories, 7)
+        training_plots.learning_curves_figure(histories, 7)

@@ -1,7 +1,7 @@
 """What the book shows: figures, charts, text tables, widgets and responsive figures.
 
 - :mod:`cnnlab.viz.plots`: figures of images, kernels, sliding windows and
-  training curves;
+  digits; :mod:`cnnlab.viz.training_plots`: the learning curves of several runs;
 - :mod:`cnnlab.viz.charts`: timing charts (speed-ups, the spread of timings);
 - :mod:`cnnlab.viz.tables`: aligned plain-text tables of what a chapter measured;
 - :mod:`cnnlab.viz.widgets`: live ipywidgets versions of the figures, for readers

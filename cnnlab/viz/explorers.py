@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike
 import cnnlab
 from cnnlab import data
 from cnnlab.perf.roofline import Roofs
-from cnnlab.viz import charts, plots
+from cnnlab.viz import charts, plots, training_plots
 from cnnlab.viz.frames import Control, ResponsiveFigure
 
 __all__ = [
@@ -305,7 +305,7 @@ def learning_curves_explorer(
         )
 
     def draw(seed: int):
-        return plots.learning_curves_figure(histories, seed, title=title(seed))
+        return training_plots.learning_curves_figure(histories, seed, title=title(seed))
 
     def alt(seed: int) -> str:
         history = histories[seed]
