@@ -10,6 +10,10 @@ and reported; ``force`` replaces it, after renaming the old file to
 ``NAME.backup-TIME.ipynb``. Every file is written to a temporary file in the
 same folder and renamed into place, so an interruption never leaves half a
 notebook.
+
+:func:`write_files` is that safe writing on its own, for any set of files
+(the nbgrader course of :mod:`cnnlab.teaching.nbgrader` uses it too), and
+:func:`source_notebooks` the checks on the two folders.
 """
 
 from __future__ import annotations
@@ -101,10 +105,10 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def _read_manifest(out: Path) -> dict[str, str]:
-    """The hashes this command recorded in ``out``; an unreadable record trusts none."""
+def _read_manifest(out: Path, manifest: str) -> dict[str, str]:
+    """The hashes recorded in ``out / manifest``; an unreadable record trusts none."""
     try:
-        files = json.loads((out / MANIFEST).read_bytes()).get("files", {})
+        files = json.loads((out / manifest).read_bytes()).get("files", {})
     except (OSError, ValueError, AttributeError):
         return {}
     if not isinstance(files, dict):
@@ -112,8 +116,11 @@ def _read_manifest(out: Path) -> dict[str, str]:
     return {name: digest for name, digest in files.items() if isinstance(digest, str)}
 
 
-def _validate_folders(src: Path, out: Path) -> None:
-    """Refuse a missing source folder, and an output folder that is or is inside it."""
+def _validate_folders(src: Path, out: Path, example: str) -> None:
+    """Refuse a missing source folder, and an output folder that is or is inside it.
+
+    ``example`` names an output folder to suggest instead.
+    """
     if not src.exists():
         raise NotebookError(f"source folder {str(src)!r} does not exist")
     if not src.is_dir():
@@ -125,26 +132,97 @@ def _validate_folders(src: Path, out: Path) -> None:
         raise NotebookError(
             f"output folder {str(out)!r} is the source folder {str(src)!r}: writing "
             "there would delete the solutions from the book's sources; choose "
-            "another folder, e.g. student"
+            f"another folder, e.g. {example}"
         )
     if out_real.is_relative_to(src_real):
         raise NotebookError(
             f"output folder {str(out)!r} is inside the source folder {str(src)!r}: "
-            "the student edition would mix with the book's sources; choose a "
-            "folder outside it, e.g. student"
+            "what is written there would mix with the book's sources; choose a "
+            f"folder outside it, e.g. {example}"
         )
 
 
 @dataclass
 class Edition:
-    """What :func:`write_student_edition` did, one list of paths per outcome."""
+    """What :func:`write_files` did, one list of paths per outcome."""
 
     written: list[Path] = field(default_factory=list)
     unchanged: list[Path] = field(default_factory=list)
     kept: list[Path] = field(default_factory=list)
-    """Notebooks unlike what this command last wrote (a student's work): kept."""
+    """Files unlike what this command last wrote (a student's work): kept."""
     backups: list[Path] = field(default_factory=list)
-    """With ``force``: where each replaced notebook that differed was moved."""
+    """With ``force``: where each replaced file that differed was moved."""
+
+
+def source_notebooks(src: Path, out: Path, example: str = "student") -> list[Path]:
+    """The notebooks of ``src``, sorted; NotebookError for an unusable folder.
+
+    ``out`` must not be ``src`` or lie inside it (``example`` is the output
+    folder the message suggests instead).
+    """
+    _validate_folders(src, out, example)
+    sources = sorted(src.glob("*.ipynb"))
+    if not sources:
+        raise NotebookError(f"source folder {str(src)!r} holds no notebooks (*.ipynb)")
+    return sources
+
+
+def write_files(
+    out: Path,
+    files: list[tuple[str, bytes]],
+    force: bool = False,
+    *,
+    manifest: str = MANIFEST,
+    about: str = "what python -m cnnlab.teaching.student_edition last wrote here",
+    backup_dir: Path | None = None,
+) -> Edition:
+    """Write each ``(name, data)`` of ``files`` to ``out / name``; never lose a file.
+
+    ``name`` is a path relative to ``out`` (``source/ch02/x.ipynb``); folders
+    are made as needed. A file is replaced only if it is exactly what this
+    function wrote there last (its hash is in the ``manifest`` file in
+    ``out``, described by ``about``); otherwise it is kept, unless ``force``,
+    which first renames it to ``NAME.backup-TIME.ipynb`` in its own folder
+    or in ``backup_dir``.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise NotebookError(
+            f"output folder {str(out)!r} cannot be created: {error.strerror}"
+        ) from None
+    hashes, edition = _read_manifest(out, manifest), Edition()
+
+    def save_manifest() -> None:
+        record = {"about": about, "files": hashes}
+        text = json.dumps(record, indent=1, sort_keys=True) + "\n"
+        _write_atomically(out / manifest, text.encode())
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    for name, data in files:
+        target = out / name
+        if target.exists() or target.is_symlink():
+            current = target.read_bytes() if target.is_file() else b""
+            if current == data:
+                edition.unchanged.append(target)
+                hashes[name] = _sha256(data)
+                continue
+            if hashes.get(name) != _sha256(current):
+                if not force:
+                    edition.kept.append(target)
+                    continue
+                folder = target.parent if backup_dir is None else backup_dir
+                backup = folder / f"{target.stem}.backup-{stamp}{target.suffix}"
+                backup.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(target, backup)
+                edition.backups.append(backup)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(target, data)
+        hashes[name] = _sha256(data)
+        edition.written.append(target)
+        save_manifest()  # after each file: an interruption loses no record
+    save_manifest()
+    return edition
 
 
 def write_student_edition(
@@ -160,50 +238,10 @@ def write_student_edition(
     or notebook and ProtocolError for a notebook that breaks the protocol.
     """
     src, out = Path(src_dir), Path(out_dir)
-    _validate_folders(src, out)
-    sources = sorted(src.glob("*.ipynb"))
-    if not sources:
-        raise NotebookError(f"source folder {str(src)!r} holds no notebooks (*.ipynb)")
+    sources = source_notebooks(src, out)
     students = [student_notebook(read_notebook(path), str(path)) for path in sources]
     pages = [
         (p.name, nbformat.writes(nb).encode())
         for p, nb in zip(sources, students, strict=True)
     ]
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise NotebookError(
-            f"output folder {str(out)!r} cannot be created: {error.strerror}"
-        ) from None
-    manifest, edition = _read_manifest(out), Edition()
-
-    def save_manifest() -> None:
-        about = "what python -m cnnlab.teaching.student_edition last wrote here"
-        record = {"about": about, "files": manifest}
-        text = json.dumps(record, indent=1, sort_keys=True) + "\n"
-        _write_atomically(out / MANIFEST, text.encode())
-
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    for name, data in pages:
-        target = out / name
-        if target.exists() or target.is_symlink():
-            current = target.read_bytes() if target.is_file() else b""
-            if current == data:
-                edition.unchanged.append(target)
-                manifest[name] = _sha256(data)
-                continue
-            if manifest.get(name) != _sha256(current):
-                if not force:
-                    edition.kept.append(target)
-                    continue
-                backup = target.with_name(
-                    f"{target.stem}.backup-{stamp}{target.suffix}"
-                )
-                os.replace(target, backup)
-                edition.backups.append(backup)
-        _write_atomically(target, data)
-        manifest[name] = _sha256(data)
-        edition.written.append(target)
-        save_manifest()  # after each notebook: an interruption loses no record
-    save_manifest()
-    return edition
+    return write_files(out, pages, force)
