@@ -15,7 +15,7 @@ export CNNLAB_CACHE_DIR := $(CURDIR)/_build/cnnlab-cache
 # Silences debugpy's "frozen modules" warning inside executed kernels.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test lint unit notebooks strict-book browser-test lab student clean help
+.PHONY: book test lint unit notebooks strict-book browser-test lab student nbgrader clean help
 
 # The book's own runs treat an exercise check that does not pass as an error,
 # so a broken solution fails the build (readers in `make lab` just get feedback).
@@ -25,6 +25,7 @@ help:
 	@echo "make book   build the book into _build/html (notebooks executed, cached)"
 	@echo "make test   lint and types, unit tests, nbval on every notebook, strict book build, browser test"
 	@echo "make student   student edition of every notebook into student/"
+	@echo "make nbgrader  nbgrader course of every chapter into nbgrader-course/source/"
 	@echo "make lab    open JupyterLab on notebooks/"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -69,6 +70,11 @@ lab: $(STAMP)
 student: $(STAMP)
 	$(BIN)/python -m cnnlab.teaching.student_edition notebooks student
 
-# student/ holds students' work: only they delete it.
+# An nbgrader course, one assignment per chapter (see cnnlab/teaching/nbgrader.py); then,
+# with $(BIN) on PATH: cd nbgrader-course && nbgrader generate_assignment ch02
+nbgrader: $(STAMP)
+	$(BIN)/python -m cnnlab.teaching.nbgrader notebooks --out nbgrader-course
+
+# student/ holds students' work, nbgrader-course/ a teacher's: only they delete it.
 clean:
 	rm -rf _build

@@ -9,4 +9,8 @@
   (``python -m cnnlab.teaching.student_edition notebooks student``), with
   :mod:`~cnnlab.teaching.without_solutions` (one notebook) and
   :mod:`~cnnlab.teaching.edition_files` (the folders, never losing a student's work).
+- :mod:`~cnnlab.teaching.nbgrader`: the exercises as an nbgrader course
+  (``python -m cnnlab.teaching.nbgrader notebooks``), one assignment per chapter,
+  with :mod:`~cnnlab.teaching.nbgrader_notebook` (one notebook's answer and test
+  cells).
 """
