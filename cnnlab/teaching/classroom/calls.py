@@ -16,7 +16,6 @@ import inspect
 import json
 import pickle
 import signal
-import time
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -25,10 +24,9 @@ from typing import Any
 import numpy as np
 from nbformat.v4 import new_code_cell
 
-from cnnlab.teaching.classroom.remote import KernelGone, LimitedKernel
+from cnnlab.teaching.classroom.remote import KERNEL_SIDE, KernelGone, LimitedKernel
 from cnnlab.teaching.safe_call import ExerciseTimeout, Remote
 
-KERNEL_SIDE = "cnnlab.teaching.classroom.in_kernel"
 MAX_RESPONSE_BYTES = 256 << 20
 """A student's answer bigger than this is not read (the checkers' are far smaller)."""
 
@@ -60,11 +58,16 @@ class RemoteFunction(Remote):
 
     def __init__(self, kernel: LimitedKernel, name: str, call_timeout: float) -> None:
         self.kernel = kernel
+        self.folder = kernel.workdir
         self.__name__ = self.__qualname__ = name
         self.call_timeout = call_timeout
         self.calls = 0
-        self.transport_seconds = 0.0
-        described = self._request(None, call_timeout)
+        self.kernel_seconds: float | None = None
+        self._describe()
+
+    def _describe(self) -> None:
+        """Whether the function exists, and its parameters' names for the feedback."""
+        described = self._request(None, self.call_timeout)
         self.missing = described.get("missing")
         parameters = [
             inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -75,52 +78,57 @@ class RemoteFunction(Remote):
             self.__signature__ = inspect.Signature(parameters)
         except ValueError:  # e.g. a parameter after *args: keep no signature
             pass
-        self.transport_seconds = self._transport_floor()
-
-    def _transport_floor(self) -> float:
-        """The least time of a call that does nothing: the cost of asking the kernel."""
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            self._request(None, self.call_timeout)
-            times.append(time.perf_counter() - start)
-        return min(times)
 
     def seconds_of(self, elapsed: float) -> float:
-        """The time of the call itself: the elapsed time less the transport's floor."""
-        return max(elapsed - self.transport_seconds, 1e-9)
+        """The time of the last call itself, as the kernel measured it.
+
+        Without the transport, whose cost grows with the arrays sent, a speed
+        exercise would race the pickling instead of the student's function.
+        The kernel's clock is the one it had before the student's cells ran;
+        a student who rewrites the grader's module in the kernel can still
+        fake it (the book's page on teaching says so).
+        """
+        seconds = self.kernel_seconds
+        if type(seconds) is not float or not 0 <= seconds <= elapsed:
+            return elapsed
+        return max(seconds, 1e-9)
 
     def _request(
         self, arguments: tuple[tuple, dict] | None, timeout: float
     ) -> dict[str, Any]:
-        kernel = self.kernel
+        """Send one call (or, without arguments, ask for a description); the answer."""
         self.calls += 1
-        request = kernel.workdir / f".cnnlab-request-{self.calls}.pkl"
-        response = kernel.workdir / f".cnnlab-response-{self.calls}.npz"
+        request = self.folder / f".cnnlab-request-{self.calls}.pkl"
+        response = self.folder / f".cnnlab-response-{self.calls}.npz"
         if arguments is not None:
             with open(request, "wb") as file:
                 _Pickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(arguments)
-        source = (
-            f"__import__({KERNEL_SIDE!r}, fromlist=['serve']).serve("
-            f"{self.__name__!r}, {str(request) if arguments else ''!r}, "
-            f"{str(response)!r})"
-        )
-        cell = new_code_cell(source)
-        previous_timeout = kernel.timeout_func
-        kernel.timeout_func = lambda cell: max(1, int(timeout + 0.999))
         try:
-            error = kernel.run(cell, kernel.scratch_index)
+            self._serve(request if arguments is not None else None, response, timeout)
         finally:
-            kernel.timeout_func = previous_timeout
             request.unlink(missing_ok=True)
-        if error is not None and not response.exists():
-            if kernel.timed_out:
-                raise TimeoutError(f"the call ran for more than {timeout:g} s")
-            raise KernelGone(f"the grader's call failed in the kernel: it {error}")
         try:
             return _read_response(response)
         finally:
             response.unlink(missing_ok=True)
+
+    def _serve(self, request: Path | None, response: Path, timeout: float) -> None:
+        """Run :func:`~cnnlab.teaching.classroom.in_kernel.serve` in the kernel."""
+        kernel = self.kernel
+        source = (
+            f"__import__({KERNEL_SIDE!r}, fromlist=['serve']).serve("
+            f"{self.__name__!r}, {str(request or '')!r}, {str(response)!r})"
+        )
+        previous_timeout = kernel.timeout_func
+        kernel.timeout_func = lambda cell: max(1, int(timeout + 0.999))
+        try:
+            error = kernel.run(new_code_cell(source), kernel.scratch_index)
+        finally:
+            kernel.timeout_func = previous_timeout
+        if error is not None and not response.exists():
+            if kernel.timed_out:
+                raise TimeoutError(f"the call ran for more than {timeout:g} s")
+            raise KernelGone(f"the grader's call failed in the kernel: it {error}")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.missing is not None:
@@ -142,6 +150,7 @@ class RemoteFunction(Remote):
         if answer is None:
             # No alarm of the checker's was left to fire: report the time here.
             raise ExerciseTimeout
+        self.kernel_seconds = answer.get("seconds")
         _copy_back(answer.get("inputs"), [list(args), kwargs])
         if "error" in answer:
             raise _exception(answer["error"])
@@ -157,7 +166,9 @@ def _read_response(path: Path) -> dict[str, Any]:
             arrays = {name: saved[name] for name in saved.files}
         tree = json.loads(arrays.pop("meta").tobytes())
         answer = {
-            key: tree[key] for key in ("missing", "parameters", "error") if key in tree
+            key: tree[key]
+            for key in ("missing", "parameters", "error", "seconds")
+            if key in tree
         }
         for key in ("result", "inputs"):
             if key in tree:

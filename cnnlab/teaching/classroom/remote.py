@@ -56,6 +56,9 @@ async def get_msg_in_slices(
             return await self._recv()
 
 
+KERNEL_SIDE = "cnnlab.teaching.classroom.in_kernel"
+
+
 class KernelGone(RuntimeError):
     """The kernel died, hung past an interrupt, or the notebook ran out of time."""
 
@@ -126,6 +129,8 @@ class LimitedKernel(NotebookClient):
         self.start_new_kernel_client()
         for channel in (self.kc.shell_channel, self.kc.iopub_channel):  # type: ignore[union-attr]
             channel.get_msg = types.MethodType(get_msg_in_slices, channel)
+        # The grader's side of each call, loaded before any of the student's code
+        self.execute_cell(new_code_cell(f"import {KERNEL_SIDE}"), self.scratch_index)
         process = self._process()
         if process is not None:  # Linux: the cap applies to the kernel alone
             limit = (self.memory_bytes, self.memory_bytes)
