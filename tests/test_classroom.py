@@ -24,7 +24,7 @@ from classroom_class import EXPECTED, write_class
 from cnnlab.teaching.assignments import CHAPTERS
 from cnnlab.teaching.classroom import calls, in_kernel
 from cnnlab.teaching.classroom.cli import main
-from cnnlab.teaching.classroom.records import Record, write_files
+from cnnlab.teaching.classroom.records import write_files
 from cnnlab.teaching.classroom.submissions import SubmissionsError, find_submissions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,21 +234,24 @@ def test_two_submissions_of_one_student_stop_the_run(tmp_path):
 
 
 def test_files_are_replaced_only_if_they_are_what_was_written(tmp_path):
-    record = Record()
-    done = write_files(tmp_path, {"grades.csv": "a\n"}, record)
-    assert done.written == ["grades.csv"]
-    assert write_files(tmp_path, {"grades.csv": "b\n"}, record).written == [
+    done = write_files(tmp_path, {"grades.csv": "a\n"})
+    assert [p.name for p in done.written] == ["grades.csv"]
+    assert [p.name for p in write_files(tmp_path, {"grades.csv": "b\n"}).written] == [
         "grades.csv"
     ]
     (tmp_path / "grades.csv").write_text("teacher\n")
-    kept = write_files(tmp_path, {"grades.csv": "c\n", "feedback/x.txt": "x"}, record)
-    assert kept.kept == ["grades.csv"] and not kept.written
-    assert not (tmp_path / "feedback").exists()  # nothing at all was written
-    forced = write_files(tmp_path, {"grades.csv": "c\n"}, record, force=True)
-    assert forced.written == ["grades.csv"] and len(forced.backups) == 1
-    assert (tmp_path / forced.backups[0]).read_text() == "teacher\n"
+    kept = write_files(tmp_path, {"grades.csv": "c\n", "feedback/x.txt": "x"})
+    assert [p.name for p in kept.kept] == ["grades.csv"]
+    assert (tmp_path / "grades.csv").read_text() == "teacher\n"
+    forced = write_files(tmp_path, {"grades.csv": "c\n"}, force=True)
+    assert [p.name for p in forced.written] == ["grades.csv"] and len(
+        forced.backups
+    ) == 1
+    assert forced.backups[0].read_text() == "teacher\n"
     (tmp_path / "other.csv").write_text("mine\n")  # never written by this command
-    assert write_files(tmp_path, {"other.csv": "x"}, Record()).kept == ["other.csv"]
+    assert [p.name for p in write_files(tmp_path, {"other.csv": "x"}).kept] == [
+        "other.csv"
+    ]
 
 
 @pytest.mark.parametrize(

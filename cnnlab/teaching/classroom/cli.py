@@ -335,20 +335,21 @@ def main(argv: list[str] | None = None) -> int:
     ordered = [grades[s.student] for s in submissions]
     files = {GRADES: grades_csv(ordered, chapter)}
     files |= {f"{FEEDBACK}/{g.student}.txt": feedback_text(g, chapter) for g in ordered}
-    done = write_files(args.out, files, record, force=args.force)
-    record.save(args.out)
+    done = write_files(args.out, files, force=args.force)
     print(summary(ordered, chapter))
     if todo:
         print(f"graded {len(todo)} notebooks in {time.perf_counter() - start:.1f} s")
+    for backup in done.backups:
+        print(f"kept the edited file as {backup}")
     if done.kept:
+        names = ", ".join(str(path.relative_to(args.out)) for path in done.kept[:5])
         print(
-            f"error: {', '.join(done.kept[:5])} in {args.out} changed since this "
-            "command wrote them, so nothing was written. Move them aside, or pass "
-            "--force to replace them (the old files are kept as backups).",
+            f"error: {names} in {args.out} changed since this command wrote them, "
+            "so they were kept and the new grades not written there. Move them "
+            "aside, or pass --force to replace them (the old files are kept as "
+            "backups).",
             file=sys.stderr,
         )
         return 1
-    for backup in done.backups:
-        print(f"kept the edited file as {args.out / backup}")
     print(f"grades: {args.out / GRADES}; feedback: {args.out / FEEDBACK}/")
     return 0

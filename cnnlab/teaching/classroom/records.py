@@ -1,12 +1,13 @@
 """The grades on disk: ``grades.csv``, one feedback file per student, and the record.
 
 The record (:data:`RECORD`, in the output folder) keeps each student's grade
-with the SHA-256 of the submission it came from, and the SHA-256 of every
-file this module wrote. A re-run grades again only the submissions that
-changed (or all, when the grader's settings changed), and replaces a file
-only if it is still what was written last time: a teacher's edited
-``grades.csv`` is never overwritten without ``force``, and even then the old
-one is kept as ``grades.backup-TIME.csv``.
+with the SHA-256 of the submission it came from, so a re-run grades again
+only the submissions that changed (or all, when the grader's settings
+changed). The files are written as the student edition's are
+(:func:`cnnlab.teaching.edition_files.write_files`, which keeps their hashes
+in :data:`FILES_RECORD`): one is replaced only if it is still what was written
+last time, so a teacher's edited ``grades.csv`` is never overwritten without
+``force``, and even then the old one is kept as ``grades.backup-TIME.csv``.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cnnlab.teaching import edition_files
 from cnnlab.teaching.assignments import Chapter
 from cnnlab.teaching.classroom.one import SubmissionGrade
-from cnnlab.teaching.edition_files import _write_atomically
+from cnnlab.teaching.edition_files import Edition, _write_atomically
 
 RECORD = ".cnnlab-grading.json"
+FILES_RECORD = ".cnnlab-grading-files.json"
 GRADES = "grades.csv"
 FEEDBACK = "feedback"
 
@@ -39,19 +41,18 @@ class Record:
 
     settings: str = ""
     grades: dict[str, dict[str, Any]] = field(default_factory=dict)
-    files: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, out: Path) -> Record:
         """The record in ``out``; an unreadable one trusts nothing (all is redone)."""
         try:
             data = json.loads((out / RECORD).read_text())
-            return cls(data["settings"], dict(data["grades"]), dict(data["files"]))
+            return cls(data["settings"], dict(data["grades"]))
         except (OSError, ValueError, KeyError, TypeError):
             return cls()
 
     def save(self, out: Path) -> None:
-        data = {"settings": self.settings, "grades": self.grades, "files": self.files}
+        data = {"settings": self.settings, "grades": self.grades}
         _write_atomically(out / RECORD, json.dumps(data, indent=1).encode())
 
     def cached(
@@ -135,54 +136,17 @@ def feedback_text(grade: SubmissionGrade, chapter: Chapter) -> str:
     return "\n".join(lines)
 
 
-@dataclass
-class Written:
-    """What :func:`write_files` did with each file, by its path inside ``out``."""
-
-    written: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
-    """Files that differ from what this command wrote last (a teacher's edits)."""
-    backups: list[str] = field(default_factory=list)
-
-
-def write_files(
-    out: Path, files: dict[str, str], record: Record, force: bool = False
-) -> Written:
+def write_files(out: Path, files: dict[str, str], force: bool = False) -> Edition:
     """Write each ``files[name]`` under ``out`` unless that would lose someone's edits.
 
-    Nothing is written if any file would be kept: the run stops with the
-    grades in the record, and the next run (after the teacher moves the
-    edited file, or with ``force``) writes everything at once.
+    A file is replaced only if it is still what this command wrote last time
+    (see :func:`cnnlab.teaching.edition_files.write_files`); an edited one is
+    kept, or with ``force`` renamed to ``NAME.backup-TIME.csv`` first.
     """
-    done = Written()
-    plan = []
-    for name, text in files.items():
-        path = out / name
-        data = text.encode()
-        if path.exists():
-            current = _sha256(path.read_bytes())
-            if current == _sha256(data):
-                done.unchanged.append(name)
-                record.files[name] = current
-                continue
-            if current != record.files.get(name) and not force:
-                done.kept.append(name)
-                continue
-            plan.append((name, data, current != record.files.get(name)))
-        else:
-            plan.append((name, data, False))
-    if done.kept:
-        return done
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    for name, data, back_up in plan:
-        path = out / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if back_up:
-            backup = path.with_name(f"{path.stem}.backup-{stamp}{path.suffix}")
-            path.rename(backup)
-            done.backups.append(str(backup.relative_to(out)))
-        _write_atomically(path, data)
-        record.files[name] = _sha256(data)
-        done.written.append(name)
-    return done
+    return edition_files.write_files(
+        out,
+        [(name, text.encode()) for name, text in files.items()],
+        force,
+        manifest=FILES_RECORD,
+        about="what python -m cnnlab.grade last wrote here",
+    )
