@@ -114,7 +114,10 @@ def test_feedback_is_the_check_cells_text(graded):
 
 def test_the_terminal_shows_a_summary(graded):
     _, _, run = graded
-    assert "10 submissions, 8 to run" in run.stdout
+    assert (
+        "10 submissions, 8 to run, 0 unchanged since the last run, 2 that cannot run"
+        in run.stdout
+    )
     lines = run.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("student"))
     table = {
@@ -142,7 +145,7 @@ def test_a_rerun_of_an_unchanged_class_does_no_work(graded):
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     again = grade(folder, "--out", out, "--workers", "2", "--no-progress", *LIMITS)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "10 submissions, 0 to run" in again.stdout
+    assert "10 submissions, 0 to run, 10 unchanged since the last run" in again.stdout
     assert "graded" not in again.stdout.split("(out of)")[1]  # no "graded N notebooks"
     after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before
@@ -171,11 +174,11 @@ def test_an_edited_grades_file_is_kept_unless_forced(graded, tmp_path):
     assert refused.returncode == 1
     assert "grades.csv" in refused.stderr and "--force" in refused.stderr
     assert (copy / "grades.csv").read_text() == edited
-    assert "1 to run" in refused.stdout
+    assert "1 to run, 9 unchanged" in refused.stdout
 
     forced = grade(changed, "--out", copy, "--force", "--no-progress", *LIMITS)
     assert forced.returncode == 0, forced.stderr[-2000:]
-    assert "0 to run" in forced.stdout  # graded in the refused run, kept in the record
+    assert "0 to run, 10 unchanged" in forced.stdout  # graded by the refused run
     backups = list(copy.glob("grades.backup-*.csv"))
     assert len(backups) == 1 and backups[0].read_text() == edited
     assert "ada,graded,1,2,3,6" in (copy / "grades.csv").read_text()

@@ -287,11 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     record.settings = settings
 
     grades: dict[str, SubmissionGrade] = {}
-    todo = []
+    todo, unchanged = [], 0
     for submission in submissions:
         cached = record.cached(submission.student, submission.sha256, settings)
         if cached is not None:
             grades[submission.student] = cached
+            unchanged += 1
             continue
         if submission.text is None:
             grade = SubmissionGrade(
@@ -309,10 +310,11 @@ def main(argv: list[str] | None = None) -> int:
                 continue
         grades[submission.student] = grade
         record.keep(grade, submission.sha256)
+    cannot_run = len(submissions) - len(todo) - unchanged
     print(
         f"chapter {chapter.number} ({chapter.notebook}): {len(submissions)} "
-        f"submissions, {len(todo)} to run ({len(submissions) - len(todo)} unchanged "
-        "since the last run, or not runnable)"
+        f"submissions, {len(todo)} to run, {unchanged} unchanged since the last run, "
+        f"{cannot_run} that cannot run (see the table)"
     )
 
     def on_grade(submission: Submission, grade: SubmissionGrade) -> None:
