@@ -32,7 +32,7 @@ from typing import Any
 
 import nbformat
 
-from cnnlab.teaching.assignments import Chapter, Exercise, parse_check_call
+from cnnlab.teaching.assignments import Chapter, Exercise, chapter_of, parse_check_call
 from cnnlab.teaching.classroom.calls import RemoteFunction
 from cnnlab.teaching.classroom.remote import KernelGone, LimitedKernel
 from cnnlab.teaching.without_solutions import tags
@@ -98,9 +98,13 @@ def _check_calls(nb: nbformat.NotebookNode) -> dict[int, tuple[str, tuple[str, .
 
 def identify(nb: nbformat.NotebookNode) -> Chapter | None:
     """The chapter whose exercises the notebook's check cells name; None if none."""
-    from cnnlab.teaching.assignments import chapter_of
-
-    return chapter_of([f"{c}({', '.join(f)})" for c, f in _check_calls(nb).values()])
+    return chapter_of(
+        [
+            c.source
+            for c in nb.cells
+            if c.get("cell_type") == "code" and "check" in tags(c)
+        ]
+    )
 
 
 def _cell_name(cell: nbformat.NotebookNode, index: int) -> str:
@@ -126,7 +130,9 @@ def _grade_exercise(
         raise
     except Exception as error:  # noqa: BLE001 - a checker's own failure is reported
         seconds = time.perf_counter() - start
-        message = f"✗ {exercise.checker[6:]}: the grader could not check it ({error!r})"
+        message = (
+            f"✗ exercise {exercise.number}: the grader could not check it ({error!r})"
+        )
         return ExerciseGrade(0, "grader error", seconds, message)
     seconds = time.perf_counter() - start
     points = exercise.points if report.passed else 0

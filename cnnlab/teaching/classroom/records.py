@@ -13,7 +13,6 @@ last time, so a teacher's edited ``grades.csv`` is never overwritten without
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from dataclasses import dataclass, field
@@ -29,10 +28,6 @@ RECORD = ".cnnlab-grading.json"
 FILES_RECORD = ".cnnlab-grading-files.json"
 GRADES = "grades.csv"
 FEEDBACK = "feedback"
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass
